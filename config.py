@@ -63,6 +63,7 @@ class Config:
     admin_host: str = "127.0.0.1"
     admin_port: int = DEFAULT_ADMIN_PORT
     admin_secret_key: str | None = None
+    admin_cookie_secure: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -135,6 +136,7 @@ def load_config(
         admin_host=reader.text("ADMIN_HOST") or "127.0.0.1",
         admin_port=reader.port("ADMIN_PORT", DEFAULT_ADMIN_PORT),
         admin_secret_key=reader.text("ADMIN_SECRET_KEY"),
+        admin_cookie_secure=reader.flag("ADMIN_COOKIE_SECURE", False),
         extra={k: v for k, v in values.items() if k.startswith("TELEGRAM_")},
     )
     return config
@@ -210,10 +212,23 @@ class _Reader:
         path = Path(raw).expanduser()
         return path if path.is_absolute() else PROJECT_DIR / path
 
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        value = raw.lower()
+        if value in ("1", "true", "yes", "on", "y"):
+            return True
+        if value in ("0", "false", "no", "off", "n"):
+            return False
+        raise ConfigError(f"{name} must be yes or no (true/false, 1/0), got {raw!r}")
+
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
         raw = self.text(name)
         if raw is None:
             return default
         if raw.upper() not in allowed:
-            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+            raise ConfigError(
+                f"{name} must be one of {', '.join(allowed)}, got {raw!r}"
+            )
         return raw.upper()

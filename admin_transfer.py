@@ -1,0 +1,439 @@
+"""Import and export of the FAQ as CSV or XLSX.
+
+An upload is parsed into rows, then planned against the current FAQ: each row is
+added, changes an entry, leaves it as it is, or is rejected with reasons. The
+admin shows the plan first; only a confirmation applies it, in one transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
+from sqlalchemy import select, update
+
+from admin_bbcode import MAX_MESSAGE_LENGTH
+from admin_duplicates import QuestionIndex, question_key
+from database import Database, FaqRecord
+from models import Category, Faq, FaqPhrasing, FaqRevision, utcnow
+
+logger = logging.getLogger(__name__)
+
+MAX_IMPORT_ROWS = 5000
+MAX_QUESTION_LENGTH = 1000
+MAX_CATEGORY_LENGTH = 100
+MAX_PHRASINGS = 50
+EXPORT_COLUMNS = ("id", "external_id", "category", "question", "answer", "phrasings")
+# cells starting with these are formulas to a spreadsheet; see OWASP "CSV injection"
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+HEADER_ALIASES = {
+    "id": "id",
+    "№": "id",
+    "external_id": "external_id",
+    "external id": "external_id",
+    "внешний id": "external_id",
+    "внешний_id": "external_id",
+    "category": "category",
+    "категория": "category",
+    "раздел": "category",
+    "question": "question",
+    "вопрос": "question",
+    "answer": "answer",
+    "ответ": "answer",
+    "phrasings": "phrasings",
+    "формулировки": "phrasings",
+    "другие формулировки": "phrasings",
+    "варианты вопроса": "phrasings",
+}
+REQUIRED_COLUMNS = ("category", "question", "answer")
+
+
+class ImportFormatError(ValueError):
+    """The file cannot be read as an FAQ table; the message is for the admin."""
+
+
+class Action(StrEnum):
+    ADD = "add"
+    CHANGE = "change"
+    SAME = "same"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    line: int
+    category: str
+    question: str
+    answer: str
+    phrasings: tuple[str, ...] | None = None
+    faq_id: int | None = None
+    external_id: str | None = None
+    bad_id: str | None = None
+
+
+@dataclass
+class PlanItem:
+    row: ImportRow
+    action: Action
+    target: FaqRecord | None = None
+    reasons: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportPlan:
+    items: list[PlanItem]
+
+    def of(self, action: Action) -> list[PlanItem]:
+        return [item for item in self.items if item.action is action]
+
+    @property
+    def writes(self) -> list[PlanItem]:
+        return [i for i in self.items if i.action in (Action.ADD, Action.CHANGE)]
+
+
+# ------------------------------------------------------------------ parsing
+
+
+def parse_upload(filename: str, data: bytes) -> list[ImportRow]:
+    """Read an uploaded CSV or XLSX file into rows, or raise ImportFormatError."""
+    name = filename.lower()
+    if name.endswith(".xlsx"):
+        table = _read_xlsx(data)
+    elif name.endswith(".csv"):
+        table = _read_csv(data)
+    else:
+        raise ImportFormatError("Подходят только файлы .csv и .xlsx.")
+    return _rows_from_table(table)
+
+
+def _read_csv(data: bytes) -> list[list[str]]:
+    for encoding in ("utf-8-sig", "cp1251"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise ImportFormatError("Не удалось прочитать файл: сохраните его в UTF-8.")
+    first_line = text.split("\n", 1)[0]
+    delimiter = max((";", ",", "\t"), key=first_line.count)
+    try:
+        return [list(row) for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
+    except csv.Error as exc:
+        raise ImportFormatError(f"Файл CSV повреждён: {exc}.") from exc
+
+
+_BROKEN_XLSX = (InvalidFileException, zipfile.BadZipFile, OSError, KeyError, ValueError)
+
+
+def _read_xlsx(data: bytes) -> list[list[str]]:
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except _BROKEN_XLSX as exc:
+        raise ImportFormatError("Файл не похож на таблицу Excel (.xlsx).") from exc
+    try:
+        sheet = workbook.worksheets[0]
+        table = []
+        for values in sheet.iter_rows(values_only=True):
+            table.append([_cell_text(value) for value in values])
+            if len(table) > MAX_IMPORT_ROWS + 1:
+                break
+        return table
+    except _BROKEN_XLSX as exc:
+        raise ImportFormatError("Таблица Excel повреждена.") from exc
+    finally:
+        workbook.close()
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _rows_from_table(table: list[list[str]]) -> list[ImportRow]:
+    table = [row for row in table if any(cell.strip() for cell in row)]
+    if not table:
+        raise ImportFormatError("Файл пустой.")
+    header = [HEADER_ALIASES.get(cell.strip().casefold(), "") for cell in table[0]]
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    if missing:
+        raise ImportFormatError(
+            "В первой строке должны быть заголовки столбцов category, question, "
+            "answer (или категория, вопрос, ответ); не найдены: "
+            + ", ".join(missing)
+            + "."
+        )
+    if len(table) - 1 > MAX_IMPORT_ROWS:
+        raise ImportFormatError(
+            f"Слишком много строк: не больше {MAX_IMPORT_ROWS} за один раз."
+        )
+    columns = {name: header.index(name) for name in set(header) if name}
+
+    rows = []
+    for line, cells in enumerate(table[1:], start=2):
+
+        def cell(name: str, cells: list[str] = cells) -> str:
+            index = columns.get(name)
+            if index is None or index >= len(cells):
+                return ""
+            return _unprotect(cells[index]).strip()
+
+        raw_id = cell("id")
+        faq_id = int(raw_id) if raw_id.isdigit() else None
+        phrasings = None
+        if "phrasings" in columns:
+            phrasings = tuple(p.strip() for p in cell("phrasings").splitlines())
+            phrasings = tuple(p for p in phrasings if p)
+        rows.append(
+            ImportRow(
+                line=line,
+                category=" ".join(cell("category").split()),
+                question=cell("question"),
+                answer=cell("answer"),
+                phrasings=phrasings,
+                faq_id=faq_id,
+                external_id=cell("external_id") or None,
+                bad_id=raw_id if raw_id and faq_id is None else None,
+            )
+        )
+    return rows
+
+
+def _unprotect(value: str) -> str:
+    if value.startswith("'") and value[1:2] in FORMULA_PREFIXES:
+        return value[1:]
+    return value
+
+
+# ----------------------------------------------------------------- planning
+
+
+def plan_import(rows: Sequence[ImportRow], records: Sequence[FaqRecord]) -> ImportPlan:
+    """Decide for each row whether it adds, changes, keeps or is rejected."""
+    by_id = {record.id: record for record in records}
+    by_external = {r.external_id: r for r in records if r.external_id}
+    by_question = {question_key(r.question): r for r in records}
+    index = QuestionIndex(records)
+    seen_in_file: dict[str, int] = {}
+    items = []
+
+    for row in rows:
+        reasons = _row_problems(row)
+        target = None
+        if row.bad_id:
+            reasons.append(f"id «{row.bad_id}» — не число.")
+        elif row.faq_id is not None:
+            target = by_id.get(row.faq_id)
+            if target is None:
+                reasons.append(f"В FAQ нет записи с id {row.faq_id}.")
+        elif row.external_id:
+            target = by_external.get(row.external_id)
+        elif row.question:
+            target = by_question.get(question_key(row.question))
+
+        texts = _unique([row.question, *(row.phrasings or ())]) if row.question else []
+        for text in texts:
+            key = question_key(text)
+            if key in seen_in_file:
+                reasons.append(
+                    f"«{text}» уже встречается в строке {seen_in_file[key]}."
+                )
+            else:
+                seen_in_file[key] = row.line
+        exclude = target.id if target is not None else None
+        reasons.extend(d.message() for d in index.duplicates(texts, exclude))
+
+        if reasons:
+            items.append(PlanItem(row, Action.REJECT, target, reasons))
+        elif target is None:
+            items.append(PlanItem(row, Action.ADD))
+        else:
+            changes = _changes(row, target)
+            action = Action.CHANGE if changes else Action.SAME
+            items.append(PlanItem(row, action, target, changes=changes))
+    return ImportPlan(items)
+
+
+def _unique(texts: Iterable[str]) -> list[str]:
+    keys: set[str] = set()
+    unique = []
+    for text in texts:
+        if question_key(text) not in keys:
+            keys.add(question_key(text))
+            unique.append(text)
+    return unique
+
+
+def _row_problems(row: ImportRow) -> list[str]:
+    problems = []
+    if not row.category:
+        problems.append("Не указана категория.")
+    elif len(row.category) > MAX_CATEGORY_LENGTH:
+        problems.append("Название категории длиннее 100 символов.")
+    if not row.question:
+        problems.append("Пустой вопрос.")
+    elif len(row.question) > MAX_QUESTION_LENGTH:
+        problems.append(f"Вопрос длиннее {MAX_QUESTION_LENGTH} символов.")
+    if not row.answer:
+        problems.append("Пустой ответ.")
+    elif len(row.answer) > MAX_MESSAGE_LENGTH:
+        problems.append(
+            f"Ответ длиннее 20 000 символов ({len(row.answer)}) — это предел "
+            "сообщения в Битрикс24."
+        )
+    phrasings = row.phrasings or ()
+    if len(phrasings) > MAX_PHRASINGS:
+        problems.append(f"Больше {MAX_PHRASINGS} формулировок.")
+    if any(len(p) > MAX_QUESTION_LENGTH for p in phrasings):
+        problems.append(f"Формулировка длиннее {MAX_QUESTION_LENGTH} символов.")
+    return problems
+
+
+def _changes(row: ImportRow, target: FaqRecord) -> list[str]:
+    changes = []
+    if row.question != target.question:
+        changes.append("вопрос")
+    if row.answer != target.answer:
+        changes.append("ответ")
+    if row.category.casefold() != target.category.casefold():
+        changes.append("категория")
+    if row.phrasings is not None and _clean_phrasings(row) != list(target.phrasings):
+        changes.append("формулировки")
+    return changes
+
+
+def _clean_phrasings(row: ImportRow) -> list[str]:
+    seen = {row.question.casefold()}
+    cleaned = []
+    for text in row.phrasings or ():
+        text = " ".join(text.split())
+        if text and text.casefold() not in seen:
+            seen.add(text.casefold())
+            cleaned.append(text)
+    return cleaned
+
+
+# ----------------------------------------------------------------- applying
+
+
+def apply_import(database: Database, plan: ImportPlan) -> tuple[int, int]:
+    """Write the plan's additions and changes in one transaction.
+
+    Returns (added, changed). The FAQ revision is bumped in the same transaction,
+    so the bot sees the whole import at once or not at all.
+    """
+    writes = plan.writes
+    if not writes:
+        return 0, 0
+    added = changed = 0
+    with database.session() as session:
+        categories = {c.name.casefold(): c for c in session.scalars(select(Category))}
+        next_order = max((c.sort_order for c in categories.values()), default=0) + 1
+        now = utcnow()
+        for item in writes:
+            row = item.row
+            category = categories.get(row.category.casefold())
+            if category is None:
+                category = Category(name=row.category, sort_order=next_order)
+                next_order += 1
+                session.add(category)
+                categories[row.category.casefold()] = category
+            if item.action is Action.ADD:
+                session.add(
+                    Faq(
+                        external_id=row.external_id,
+                        category=category,
+                        question=row.question,
+                        answer=row.answer,
+                        phrasings=[FaqPhrasing(text=t) for t in _clean_phrasings(row)],
+                    )
+                )
+                added += 1
+                continue
+            assert item.target is not None
+            faq = session.get(Faq, item.target.id)
+            if faq is None:
+                continue
+            faq.question = row.question
+            faq.answer = row.answer
+            faq.category = category
+            if row.phrasings is not None:
+                faq.phrasings = [FaqPhrasing(text=t) for t in _clean_phrasings(row)]
+            faq.updated_at = now
+            changed += 1
+        session.flush()
+        session.execute(
+            update(FaqRevision)
+            .where(FaqRevision.id == 1)
+            .values(revision=FaqRevision.revision + 1)
+        )
+    logger.info("faq import applied: %s added, %s changed", added, changed)
+    return added, changed
+
+
+# ---------------------------------------------------------------- exporting
+
+
+def protect_cell(value: object) -> str:
+    """Return the cell text so a spreadsheet never runs it as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def faq_table(records: Iterable[FaqRecord]) -> list[list[str]]:
+    """Return the FAQ as rows under EXPORT_COLUMNS."""
+    return [
+        [
+            str(r.id),
+            r.external_id or "",
+            r.category,
+            r.question,
+            r.answer,
+            "\n".join(r.phrasings),
+        ]
+        for r in records
+    ]
+
+
+def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+    """Return UTF-8 CSV with a BOM (so Excel reads Cyrillic) and safe cells."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([protect_cell(value) for value in row])
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def to_xlsx(
+    header: Sequence[str], rows: Iterable[Sequence[object]], title: str
+) -> bytes:
+    """Return an XLSX workbook; every cell is stored as text, never a formula."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = title
+    sheet.append(list(header))
+    for row in rows:
+        sheet.append(["" if value is None else str(value) for value in row])
+    for cells in sheet.iter_rows(min_row=2):
+        for cell in cells:
+            cell.data_type = "s"
+    widths = {"category": 24, "question": 50, "answer": 80, "phrasings": 50}
+    for index, name in enumerate(header, start=1):
+        letter = sheet.cell(row=1, column=index).column_letter
+        sheet.column_dimensions[letter].width = widths.get(name, 12)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

@@ -1,0 +1,353 @@
+"""The question-answering pipeline every front end shares.
+
+One message goes through these steps:
+
+1. small talk and empty messages get a reply of their own, never an FAQ entry;
+2. the text is cleaned (markup, greetings, politeness, case, ё, long
+   context) and misspelt words are corrected against the FAQ vocabulary;
+3. dense search (`faq_search.FAQSearch`) and a BM25 ranker over Russian stems
+   (`lexical`) score every entry; the ranking fuses their per-query z-scores;
+4. the best entry gets a calibrated score in 0..100 and the bot answers,
+   offers a few close entries ("did you mean"), or admits it has no answer.
+
+The calibrated score stretches the model's compressed cosine similarity so
+that unrelated text lands near 0 and a word-for-word match near 100, plus a
+small bonus when the entry contains the query's rare words. The threshold is
+given in similarity points (cosine * 100, as `SIMILARITY_THRESHOLD` and
+`embeddings.DEFAULT_THRESHOLDS`) and mapped through the same stretch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from embeddings import default_threshold
+from lexical import LexicalDoc, LexicalIndex, RussianAnalyzer
+from models import Outcome
+from smalltalk import SmalltalkKind, respond
+from text_normalize import fold_case, normalize_query
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Candidate", "EngineSettings", "FAQEngine", "Outcome", "Reply"]
+
+# the e5 family scores unrelated russian text near 0.75-0.80 and paraphrases
+# near 0.85-0.95; these bounds stretch that band over 0..100
+E5_COSINE_FLOOR = 0.75
+E5_COSINE_CEILING = 1.0
+
+# phrases that turn a request into its opposite («я не хочу в отпуск, как
+# отменить?»); an entry without any reversal word answers the opposite question
+REVERSAL_QUERY = re.compile(
+    r"\bне (хочу|хотим|хочет|надо|нужно|нужен|нужна|буду|будем|планирую)\b"
+    r"|\b(отмен|отказ|отозв|аннулир|расторг)[а-я]*"
+)
+REVERSAL_ENTRY = re.compile(r"\b(не|нет|отмен|отказ|отозв|аннулир|расторг)[а-я]*")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Tuning of the pipeline; the defaults were chosen with benchmark.py."""
+
+    # weight of the lexical z-score next to the dense one in the ranking
+    lexical_weight: float = 0.2
+    # calibrated points added when the entry covers all of the query's words
+    coverage_bonus: float = 8.0
+    # an answer needs this lead over the runner-up, in calibrated points
+    answer_margin: float = 3.0
+    # below the threshold, candidates this close to it are offered as choices
+    choices_band: float = 12.0
+    # and only those within this distance of the best one
+    choices_spread: float = 8.0
+    max_choices: int = 4
+    # dense hits fetched per query; the whole FAQ when it is smaller
+    dense_depth: int = 400
+
+
+@dataclass(frozen=True)
+class Candidate:
+    faq_id: int
+    question: str
+    answer: str
+    category: str
+    category_id: int | None
+    # calibrated 0..100; the threshold is in these units
+    score: float
+    # cosine similarity of the best question or phrasing, 0..100
+    dense: float
+    # share of the query's weight found in the entry's words, 0..100
+    lexical: float
+    matched_text: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    outcome: Outcome
+    text_raw: str
+    text_searched: str
+    candidates: tuple[Candidate, ...] = ()
+    answer: Candidate | None = None
+    choices: tuple[Candidate, ...] = ()
+    smalltalk_reply: str | None = None
+    took_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """The FAQ as of one revision, with the lexical index built over it."""
+
+    revision: int
+    faqs: dict[int, Any] = field(default_factory=dict)
+    lexical: LexicalIndex | None = None
+    negated: frozenset[int] = frozenset()
+
+
+def calibrate(cosine: float, coverage: float, model_name: str, bonus: float) -> float:
+    """Map a dense cosine (0..1) and lexical coverage (0..1) to 0..100."""
+    if "e5" in model_name.lower():
+        span = E5_COSINE_CEILING - E5_COSINE_FLOOR
+        base = (cosine - E5_COSINE_FLOOR) / span * 100.0
+    else:
+        base = cosine * 100.0
+    return round(min(max(base + bonus * coverage, 0.0), 100.0), 2)
+
+
+def _zscores(values: list[float]) -> list[float]:
+    if len(values) < 2:
+        return [0.0 for _ in values]
+
+    mean = sum(values) / len(values)
+    spread = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    if spread < 1e-9:
+        return [0.0 for _ in values]
+
+    return [(v - mean) / spread for v in values]
+
+
+class FAQEngine:
+    """Answers one message: small talk, an FAQ entry, choices, or nothing."""
+
+    def __init__(
+        self,
+        database: Any,
+        search: Any,
+        threshold: float | None = None,
+        settings: EngineSettings | None = None,
+    ) -> None:
+        self.database = database
+        self.search = search
+        self.settings = settings or EngineSettings()
+        self.model_name = str(getattr(search.embedder, "name", ""))
+        # the threshold comes in similarity points (cosine * 100), the unit of
+        # SIMILARITY_THRESHOLD and faq_search; decisions use calibrated points
+        self.threshold = (
+            float(threshold)
+            if threshold is not None
+            else float(default_threshold(self.model_name))
+        )
+        self.answer_floor = calibrate(self.threshold / 100.0, 0.0, self.model_name, 0.0)
+        self._analyzer = RussianAnalyzer()
+        self._lock = threading.Lock()
+        self._snapshot = _Snapshot(revision=-1)
+        logger.info(
+            "faq engine ready: model %s, threshold %.1f (%.1f calibrated)",
+            self.model_name,
+            self.threshold,
+            self.answer_floor,
+        )
+
+    # ------------------------------------------------------------ public
+
+    def ask(self, text: str, limit: int = 5) -> Reply:
+        """Decide what to say to `text`; `limit` caps the ranked candidates."""
+        started = time.perf_counter()
+        raw = text or ""
+
+        smalltalk = respond(raw)
+        if smalltalk is not None:
+            outcome = (
+                Outcome.EMPTY
+                if smalltalk.kind is SmalltalkKind.EMPTY
+                else Outcome.SMALLTALK
+            )
+            return Reply(
+                outcome=outcome,
+                text_raw=raw,
+                text_searched="",
+                smalltalk_reply=smalltalk.reply,
+                took_ms=_elapsed(started),
+            )
+
+        searched = normalize_query(raw).searched
+        if not searched:
+            # nothing but politeness and markup: greet back rather than search
+            greeting = respond("привет")
+            return Reply(
+                outcome=Outcome.SMALLTALK,
+                text_raw=raw,
+                text_searched="",
+                smalltalk_reply=greeting.reply if greeting else None,
+                took_ms=_elapsed(started),
+            )
+
+        snapshot = self._fresh_snapshot()
+        if snapshot.lexical is not None:
+            searched = snapshot.lexical.corrector.correct(searched)
+
+        candidates = self._rank(searched, snapshot, max(limit, 1))
+        outcome, answer, choices = self._decide(searched, candidates, snapshot)
+        reply = Reply(
+            outcome=outcome,
+            text_raw=raw,
+            text_searched=searched,
+            candidates=tuple(candidates[:limit]),
+            answer=answer,
+            choices=choices,
+            took_ms=_elapsed(started),
+        )
+        logger.debug(
+            "asked %r: %s, top %s at %.1f, %.1f ms",
+            searched,
+            outcome.value,
+            candidates[0].faq_id if candidates else None,
+            candidates[0].score if candidates else 0.0,
+            reply.took_ms,
+        )
+        return reply
+
+    def refresh(self) -> None:
+        """Rebuild the lexical index now if the FAQ changed since the last one."""
+        self._fresh_snapshot()
+
+    # ----------------------------------------------------------- helpers
+
+    def _fresh_snapshot(self) -> _Snapshot:
+        revision = self.database.faq_revision()
+        snapshot = self._snapshot
+        if snapshot.revision == revision:
+            return snapshot
+
+        with self._lock:
+            if self._snapshot.revision == revision:
+                return self._snapshot
+
+            faqs = {faq.id: faq for faq in self.database.list_faqs()}
+            lexical = LexicalIndex(
+                (
+                    LexicalDoc(faq.id, faq.question, tuple(faq.phrasings), faq.answer)
+                    for faq in faqs.values()
+                ),
+                analyzer=self._analyzer,
+            )
+            negated = frozenset(
+                faq.id
+                for faq in faqs.values()
+                if REVERSAL_ENTRY.search(
+                    fold_case(" ".join((faq.question, *faq.phrasings)))
+                )
+            )
+            self._snapshot = _Snapshot(revision, faqs, lexical, negated)
+            logger.info(
+                "lexical index rebuilt for faq revision %s: %d entries",
+                revision,
+                len(faqs),
+            )
+            return self._snapshot
+
+    def _rank(self, searched: str, snapshot: _Snapshot, limit: int) -> list[Candidate]:
+        settings = self.settings
+        depth = max(min(settings.dense_depth, len(snapshot.faqs)), limit)
+        dense_hits = {
+            hit.faq_id: hit
+            for hit in self.search.search(searched, limit=depth)
+            if hit.faq_id in snapshot.faqs
+        }
+        lexical_hits = (
+            {hit.faq_id: hit for hit in snapshot.lexical.search(searched)}
+            if snapshot.lexical is not None
+            else {}
+        )
+
+        ids = list(dense_hits.keys() | lexical_hits.keys())
+        if not ids:
+            return []
+
+        # entries past the dense depth or without a shared stem count as the
+        # weakest seen, so the z-scores stay comparable
+        dense_floor = min((h.score for h in dense_hits.values()), default=0.0)
+        dense = [dense_hits[i].score if i in dense_hits else dense_floor for i in ids]
+        lexical = [lexical_hits[i].score if i in lexical_hits else 0.0 for i in ids]
+        missing = len(snapshot.faqs) - len(ids)
+        fused = [
+            d + settings.lexical_weight * lex
+            for d, lex in zip(
+                _zscores(dense + [dense_floor] * missing)[: len(ids)],
+                _zscores(lexical + [0.0] * missing)[: len(ids)],
+                strict=True,
+            )
+        ]
+
+        order = sorted(range(len(ids)), key=lambda k: (-fused[k], ids[k]))
+        candidates = []
+        for k in order[: max(limit, settings.max_choices + 1)]:
+            faq = snapshot.faqs[ids[k]]
+            coverage = lexical_hits[ids[k]].coverage if ids[k] in lexical_hits else 0.0
+            cosine = dense[k] / 100.0
+            hit = dense_hits.get(ids[k])
+            candidates.append(
+                Candidate(
+                    faq_id=faq.id,
+                    question=faq.question,
+                    answer=faq.answer,
+                    category=faq.category,
+                    category_id=faq.category_id,
+                    score=calibrate(
+                        cosine, coverage, self.model_name, settings.coverage_bonus
+                    ),
+                    dense=round(dense[k], 2),
+                    lexical=round(coverage * 100.0, 2),
+                    matched_text=hit.matched_text if hit else faq.question,
+                )
+            )
+        return candidates
+
+    def _decide(
+        self, searched: str, candidates: list[Candidate], snapshot: _Snapshot
+    ) -> tuple[Outcome, Candidate | None, tuple[Candidate, ...]]:
+        if not candidates:
+            return Outcome.NO_ANSWER, None, ()
+
+        settings = self.settings
+        best = candidates[0]
+        runner_up = candidates[1].score if len(candidates) > 1 else 0.0
+        flips_meaning = bool(REVERSAL_QUERY.search(searched)) and (
+            best.faq_id not in snapshot.negated
+        )
+
+        if (
+            best.score >= self.answer_floor
+            and best.score - runner_up >= settings.answer_margin
+            and not flips_meaning
+        ):
+            return Outcome.ANSWERED, best, ()
+
+        floor = self.answer_floor - settings.choices_band
+        if best.score < floor:
+            return Outcome.NO_ANSWER, None, ()
+
+        choices = tuple(
+            c
+            for c in candidates[: settings.max_choices]
+            if c.score >= max(floor, best.score - settings.choices_spread)
+        )
+        return Outcome.CHOICES, None, choices
+
+
+def _elapsed(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000.0, 2)

@@ -1,0 +1,376 @@
+"""The storage layer: schema, FAQ editing, logs, ratings, the event queue, admins."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import threading
+import uuid
+
+import pytest
+from sqlalchemy import inspect, text
+
+from database import (
+    AdminRole,
+    Database,
+    EventStatus,
+    Outcome,
+    RatingResult,
+    ValidationError,
+)
+
+TABLES = {
+    "categories",
+    "faqs",
+    "faq_phrasings",
+    "query_logs",
+    "answer_logs",
+    "rating_logs",
+    "faq_revision",
+    "inbound_events",
+    "admin_users",
+    "alembic_version",
+}
+
+
+def test_init_schema_creates_every_table_and_is_idempotent(database):
+    database.init_schema()
+
+    assert set(inspect(database.engine).get_table_names()) >= TABLES
+    assert database.schema_revision() is not None
+    assert database.faq_revision() == 0
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(database):
+    with database.engine.connect() as connection:
+        mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+        timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        foreign_keys = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
+
+    assert mode == "wal"
+    assert timeout >= 5000
+    assert foreign_keys == 1
+
+
+def test_add_faq_returns_a_detached_frozen_record(database):
+    faq = database.add_faq(
+        "  Как оформить отпуск?  ",
+        "Заявление в портале",
+        "Отпуск и кадры",
+        phrasings=["как взять отпуск", "", "Как оформить отпуск?", "как взять отпуск"],
+        external_id="leave-1",
+    )
+
+    assert faq.question == "Как оформить отпуск?"
+    assert faq.category == "Отпуск и кадры"
+    assert faq.phrasings == ("как взять отпуск",)
+    assert faq.external_id == "leave-1"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        faq.question = "x"  # type: ignore[misc]
+    assert database.get_faq(faq.id) == faq
+
+
+def test_every_faq_change_bumps_the_revision(database):
+    revisions = [database.faq_revision()]
+    faq = database.add_faq("Вопрос", "Ответ", "Офис")
+    revisions.append(database.faq_revision())
+    database.update_faq(faq.id, phrasings=["другая формулировка"])
+    revisions.append(database.faq_revision())
+    category = database.add_category("Безопасность")
+    revisions.append(database.faq_revision())
+    database.rename_category(category.id, "Инфобезопасность")
+    revisions.append(database.faq_revision())
+    database.delete_faq(faq.id)
+    revisions.append(database.faq_revision())
+
+    assert revisions == sorted(set(revisions))
+    assert len(revisions) == 6
+
+
+def test_logging_a_question_does_not_bump_the_revision(database):
+    database.add_faq("Вопрос", "Ответ", "Офис")
+    before = database.faq_revision()
+
+    database.log_interaction("bitrix24", 1, 1, "q", "q", "no_answer")
+
+    assert database.faq_revision() == before
+
+
+def test_update_faq_changes_only_given_fields(database):
+    faq = database.add_faq("Вопрос", "Ответ", "Офис", phrasings=["иначе"])
+
+    updated = database.update_faq(faq.id, answer="Новый ответ", category="IT")
+
+    assert updated.question == "Вопрос"
+    assert updated.answer == "Новый ответ"
+    assert updated.category == "IT"
+    assert updated.phrasings == ("иначе",)
+    assert updated.updated_at >= faq.updated_at
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "category"),
+    [("", "ответ", "Офис"), ("вопрос", "  ", "Офис"), ("вопрос", "ответ", "")],
+)
+def test_empty_fields_raise_a_readable_validation_error(
+    database, question, answer, category
+):
+    with pytest.raises(ValidationError, match="не может быть пустым"):
+        database.add_faq(question, answer, category)
+    assert database.faq_revision() == 0
+
+
+def test_duplicate_external_id_is_a_validation_error(database):
+    database.add_faq("Один", "Ответ", "Офис", external_id="x1")
+
+    with pytest.raises(ValidationError, match="x1"):
+        database.add_faq("Два", "Ответ", "Офис", external_id="x1")
+    assert len(database.list_faqs()) == 1
+
+
+def test_update_of_a_missing_faq_is_a_validation_error(database):
+    with pytest.raises(ValidationError, match="не найден"):
+        database.update_faq(404, answer="x")
+
+
+def test_upsert_by_external_id_creates_then_updates(database):
+    first, created = database.upsert_faq_by_external_id("7", "Вопрос", "A", "Офис")
+    second, created_again = database.upsert_faq_by_external_id(
+        "7", "Вопрос?", "B", "Офис", phrasings=["ещё"]
+    )
+
+    assert created and not created_again
+    assert first.id == second.id
+    assert second.answer == "B"
+    assert second.phrasings == ("ещё",)
+
+
+def test_list_faqs_filters_by_category_and_cyrillic_text(database):
+    leave = database.add_faq("Как оформить ОТПУСК?", "Через портал", "Кадры")
+    database.add_faq("Как подключить VPN?", "Клиент", "IT", phrasings=["впн"])
+
+    assert [f.id for f in database.list_faqs(search="отпуск")] == [leave.id]
+    assert len(database.list_faqs(search="ВПН")) == 1
+    assert [f.id for f in database.list_faqs(category_id=leave.category_id)] == [
+        leave.id
+    ]
+
+
+def test_categories_count_faqs_and_refuse_deletion_while_used(database):
+    faq = database.add_faq("Вопрос", "Ответ", "Офис")
+    empty = database.add_category("Пустая")
+
+    counts = {c.name: c.faq_count for c in database.list_categories()}
+    assert counts == {"Офис": 1, "Пустая": 0}
+    with pytest.raises(ValidationError, match="есть вопросы"):
+        database.delete_category(faq.category_id)
+    with pytest.raises(ValidationError, match="уже есть"):
+        database.add_category("офис")
+    database.delete_category(empty.id)
+    assert [c.name for c in database.list_categories()] == ["Офис"]
+
+
+def test_log_interaction_stores_query_and_answer_together(database):
+    faq = database.add_faq("Вопрос", "Ответ", "Офис")
+
+    ids = database.log_interaction(
+        platform="telegram",
+        user_id=405,
+        dialog_id="chat1157",
+        text_raw=", [b]вопрос[/b]",
+        text_searched="вопрос",
+        outcome="choices",
+        faq_id=faq.id,
+        score=91.234,
+        candidates=[(faq.id, 91.234), (99, 50.0)],
+        message_id=171308,
+    )
+    log = database.get_answer_log(ids.answer_log_id)
+
+    assert log is not None
+    assert log.query_log_id == ids.query_log_id
+    assert (log.platform, log.user_id, log.dialog_id) == ("telegram", "405", "chat1157")
+    assert log.outcome is Outcome.CHOICES
+    assert log.score == 91.23
+    assert log.candidates == ((faq.id, 91.23), (99, 50.0))
+    assert database.recent_interactions(limit=1)[0].id == log.id
+
+
+def test_log_interaction_with_an_unknown_outcome_writes_nothing(database):
+    with pytest.raises(ValidationError):
+        database.log_interaction("bitrix24", 1, 1, "q", "q", "maybe")
+    with pytest.raises(ValidationError):
+        database.log_interaction("icq", 1, 1, "q", "q", "answered")
+
+    assert database.recent_interactions() == []
+
+
+def test_deleting_a_faq_keeps_its_logs(database):
+    faq = database.add_faq("Вопрос", "Ответ", "Офис")
+    ids = database.log_interaction("web", "u", "u", "q", "q", "answered", faq.id, 99)
+
+    database.delete_faq(faq.id)
+
+    log = database.get_answer_log(ids.answer_log_id)
+    assert log is not None and log.faq_id is None
+
+
+def test_one_rating_per_answer_and_user(database):
+    ids = database.log_interaction("bitrix24", 405, 405, "q", "q", "answered")
+
+    assert database.record_rating(ids.answer_log_id, 405, True) is RatingResult.STORED
+    assert (
+        database.record_rating(ids.answer_log_id, "405", False)
+        is RatingResult.ALREADY_RATED
+    )
+    assert database.rating_summary() == (1, 0)
+
+
+def test_only_the_asker_can_rate_an_answer(database):
+    ids = database.log_interaction("bitrix24", 405, 405, "q", "q", "answered")
+
+    assert database.record_rating(ids.answer_log_id, 7, True) is RatingResult.NOT_ASKER
+    assert database.record_rating(10_000, 405, True) is RatingResult.UNKNOWN_ANSWER
+    assert database.rating_summary() == (0, 0)
+
+
+def test_concurrent_presses_store_one_rating(database):
+    ids = database.log_interaction("bitrix24", 405, 405, "q", "q", "answered")
+    results: list[RatingResult] = []
+
+    def press() -> None:
+        results.append(database.record_rating(ids.answer_log_id, 405, True))
+
+    threads = [threading.Thread(target=press) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert results.count(RatingResult.STORED) == 1
+    assert database.rating_summary() == (1, 0)
+
+
+def test_record_choice_remembers_the_pressed_entry(database):
+    faq = database.add_faq("Вопрос", "Ответ", "Офис")
+    ids = database.log_interaction("bitrix24", 1, 1, "q", "q", "choices")
+
+    assert database.record_choice(ids.answer_log_id, faq.id)
+    assert not database.record_choice(ids.answer_log_id, 404)
+    assert database.get_answer_log(ids.answer_log_id).chosen_faq_id == faq.id
+
+
+def test_store_event_deduplicates_and_claims_once(database):
+    event_id = database.store_event("bitrix24", "msg-1", "ONIMBOTMESSAGEADD", {"a": 1})
+
+    assert event_id is not None
+    assert database.store_event("bitrix24", "msg-1", "ONIMBOTMESSAGEADD", {}) is None
+    assert [e.id for e in database.pending_events(10)] == [event_id]
+    assert database.claim_event(event_id)
+    assert not database.claim_event(event_id)
+    assert database.pending_events(10) == []
+
+    database.mark_event(event_id, "failed", error="boom")
+    event = database.get_event(event_id)
+    assert event.status is EventStatus.FAILED
+    assert event.error == "boom"
+    assert event.processed_at is not None
+    assert event.payload == {"a": 1}
+
+
+def test_stale_processing_events_can_be_requeued(database):
+    event_id = database.store_event("bitrix24", "k", "ONIMBOTMESSAGEADD", {})
+    database.claim_event(event_id)
+
+    assert database.requeue_stale_events() == 1
+    assert database.claim_event(event_id)
+
+
+def test_admin_users(database):
+    user = database.create_admin_user("anna", "hash", "editor")
+
+    assert user.role is AdminRole.EDITOR
+    assert user.last_login_at is None
+    with pytest.raises(ValidationError, match="уже есть"):
+        database.create_admin_user("anna", "other", "viewer")
+    with pytest.raises(ValidationError, match="роль"):
+        database.create_admin_user("boris", "hash", "owner")
+    database.touch_login(user.id)
+    assert database.get_admin_user("anna").last_login_at is not None
+    assert database.get_admin_user_by_id(user.id).username == "anna"
+    assert database.get_admin_user("nobody") is None
+
+
+def test_two_connections_write_at_the_same_time(database_url, database):
+    other = Database(database_url)
+    errors: list[Exception] = []
+
+    def write(db: Database, prefix: str) -> None:
+        try:
+            for n in range(20):
+                db.add_faq(f"{prefix} {n}", "Ответ", "Офис")
+                db.log_interaction("bitrix24", 1, 1, "q", "q", "no_answer")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=write, args=(database, "бот")),
+        threading.Thread(target=write, args=(other, "админ")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    other.close()
+
+    assert errors == []
+    assert len(database.list_faqs()) == 40
+    assert database.faq_revision() == 40
+
+
+# ------------------------------------------------------------- postgresql
+
+
+def _postgres_url() -> str | None:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            pass
+    except OSError:
+        return None
+    return "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.mark.scaleout
+def test_database_layer_on_postgresql():
+    pytest.importorskip("psycopg", reason="psycopg is not installed")
+    url = _postgres_url()
+    if url is None:
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    schema = f"faq_test_{uuid.uuid4().hex[:8]}"
+    admin = Database(url)
+    with admin.engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    db = Database(f"{url}?options=-csearch_path%3D{schema}")
+    try:
+        db.init_schema()
+        db.init_schema()
+        faq = db.add_faq("Как оформить отпуск?", "Ответ", "Кадры", ["отпуск"], "e1")
+        assert db.list_faqs(search="ОТПУСК")[0].id == faq.id
+        assert db.faq_revision() == 1
+        ids = db.log_interaction(
+            "web", 5, 5, "q", "q", "answered", faq.id, 97.5, [(faq.id, 97.5)]
+        )
+        assert db.record_rating(ids.answer_log_id, 5, False) is RatingResult.STORED
+        assert db.record_rating(ids.answer_log_id, 5, True) is (
+            RatingResult.ALREADY_RATED
+        )
+        assert db.store_event("bitrix24", "k", "E", {"x": [1]}) is not None
+        assert db.store_event("bitrix24", "k", "E", {}) is None
+        db.delete_faq(faq.id)
+        assert db.get_answer_log(ids.answer_log_id).faq_id is None
+        assert set(inspect(db.engine).get_table_names()) >= TABLES
+    finally:
+        db.close()
+        with admin.engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.close()

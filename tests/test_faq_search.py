@@ -1,0 +1,246 @@
+"""The FAQ index: scores, freshness across processes, rebuilds (field reports 8-11)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embeddings import Embedder, default_threshold
+from faq_search import FAQSearch, SearchHit
+
+WORKER = Path(__file__).parent / "data" / "admin_worker.py"
+
+
+class HashEmbedder(Embedder):
+    """A tiny deterministic embedder of character trigrams, for speed and size."""
+
+    def __init__(self, dim: int = 64, name: str = "hash-trigrams") -> None:
+        self.name = name
+        self.dim = dim
+
+    def _embed(self, texts) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            padded = f"  {text.lower()}  "
+            for i in range(len(padded) - 2):
+                digest = hashlib.md5(padded[i : i + 3].encode()).digest()
+                out[row, int.from_bytes(digest[:4], "little") % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return out / norms
+
+    embed_queries = _embed
+    embed_passages = _embed
+
+
+def _seed(database) -> dict[str, int]:
+    rows = {
+        "leave": database.add_faq(
+            "Как оформить отпуск?",
+            "Заявление в портале",
+            "Отпуск и кадры",
+            phrasings=["как взять отпуск", "хочу в отпуск, что делать"],
+        ),
+        "vpn": database.add_faq(
+            "Как подключиться к VPN из дома?",
+            "Клиент VPN",
+            "IT и доступы",
+            phrasings=["не работает впн"],
+        ),
+        "ndfl": database.add_faq(
+            "Где получить справку 2-НДФЛ?", "В бухгалтерии", "Зарплата и документы"
+        ),
+    }
+    return {key: faq.id for key, faq in rows.items()}
+
+
+def test_search_returns_one_hit_per_entry_best_first(database, faq_search):
+    ids = _seed(database)
+
+    hits = faq_search.search("как взять отпуск", limit=5)
+
+    assert hits[0].faq_id == ids["leave"]
+    assert len({h.faq_id for h in hits}) == len(hits) == 3
+    assert hits[0] == SearchHit(ids["leave"], 100.0, "как взять отпуск", "phrasing")
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert faq_search.count() == 6
+    assert faq_search.healthy()
+
+
+def test_empty_index_and_empty_text_return_nothing(database, faq_search):
+    assert faq_search.search("как оформить отпуск") == []
+    _seed(database)
+    assert faq_search.search("   ") == []
+
+
+def test_field_report_9_distance_is_not_similarity(database, faq_search):
+    ids = _seed(database)
+    threshold = default_threshold(faq_search.model_name)
+
+    exact = faq_search.search("Как подключиться к VPN из дома?", limit=1)[0]
+    paraphrase = faq_search.search("как зайти в впн удалённо", limit=1)[0]
+    weather = faq_search.search("погода в Москве", limit=3)
+
+    assert exact.faq_id == ids["vpn"] and exact.score >= 99.0
+    assert paraphrase.faq_id == ids["vpn"]
+    assert threshold <= paraphrase.score < exact.score
+    assert all(0.0 <= h.score < threshold for h in weather)
+    collection = faq_search._collection
+    assert collection.configuration["hnsw"]["space"] == "cosine"
+
+    faq_search.rebuild("test")
+    again = faq_search.search("Как подключиться к VPN из дома?", limit=1)[0]
+    assert again.score == pytest.approx(exact.score, abs=0.01)
+
+
+def test_field_report_10_delete_readd_edit_many_times(database, faq_search):
+    ids = _seed(database)
+    database.delete_faq(ids["ndfl"])
+
+    top1 = faq_search.search("Где получить справку 2-НДФЛ?", limit=1)
+    top3 = faq_search.search("Где получить справку 2-НДФЛ?", limit=3)
+
+    assert top1 and top1[0].faq_id != ids["ndfl"]
+    assert ids["ndfl"] not in {h.faq_id for h in top3}
+    assert len(top3) == 2
+
+    readded = database.add_faq("Где получить справку 2-НДФЛ?", "Бухгалтерия", "Док")
+    assert faq_search.search("справка 2-НДФЛ", limit=1)[0].faq_id == readded.id
+
+    for n in range(200):
+        question = f"Как оформить отпуск, вариант {n}?"
+        database.update_faq(ids["leave"], question=question)
+        if n % 20 == 19:
+            hit = faq_search.search(question, limit=1)[0]
+            assert (hit.faq_id, hit.matched_text) == (ids["leave"], question)
+    expected = sum(1 + len(f.phrasings) for f in database.list_faqs())
+    assert faq_search.count() == expected
+    assert faq_search.healthy()
+
+
+def test_field_report_11_changing_the_model_rebuilds_the_index(
+    database, embedder, tmp_path, caplog
+):
+    ids = _seed(database)
+    path = tmp_path / "chroma"
+    FAQSearch(database, embedder, chroma_path=path).close()
+
+    with caplog.at_level(logging.WARNING, logger="faq_search"):
+        other = FAQSearch(database, HashEmbedder(dim=64), chroma_path=path)
+        hits = other.search("Как оформить отпуск?", limit=1)
+
+    assert hits[0].faq_id == ids["leave"]
+    assert other.count() == 6
+    assert "model changed" in caplog.text and "vector size changed" in caplog.text
+
+    back = FAQSearch(database, embedder, chroma_path=path)
+    assert back.search("Как оформить отпуск?", limit=1)[0].score >= 99.0
+    assert back._collection.metadata == {
+        "model": embedder.name,
+        "dim": embedder.dim,
+        "encoding": "query",
+    }
+
+
+def test_index_that_lost_vectors_is_repaired_on_start(
+    database, embedder, tmp_path, caplog
+):
+    _seed(database)
+    path = tmp_path / "chroma"
+    first = FAQSearch(database, embedder, chroma_path=path)
+    first._collection.delete(ids=["faq-1-q"])
+    first._collection.add(ids=["faq-99-q"], embeddings=[[0.1] * embedder.dim])
+
+    with caplog.at_level(logging.WARNING, logger="faq_search"):
+        second = FAQSearch(database, embedder, chroma_path=path)
+
+    assert "does not match the database" in caplog.text
+    assert second.count() == 6
+    assert second.healthy()
+
+
+def test_hits_for_entries_unknown_to_the_database_are_dropped(database, faq_search):
+    ids = _seed(database)
+    vector = faq_search.embedder.embed_queries(["Как оформить отпуск?"])[0]
+    faq_search._collection.add(ids=["faq-500-q"], embeddings=[vector.tolist()])
+
+    hits = faq_search.search("Как оформить отпуск?", limit=5)
+
+    assert 500 not in {h.faq_id for h in hits}
+    assert hits[0].faq_id == ids["leave"]
+
+
+def test_field_report_8_another_process_edits_the_faq(database, faq_search, tmp_path):
+    _seed(database)
+    faq_search.search("прогрев")
+    admin = subprocess.Popen(
+        [sys.executable, str(WORKER), database.url, str(tmp_path / "chroma")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+    def tell(command: str) -> str:
+        admin.stdin.write(command + "\n")
+        admin.stdin.flush()
+        return admin.stdout.readline().strip()
+
+    try:
+        assert admin.stdout.readline().strip() == "ready"
+        faq_id = int(tell("add Как оформить учебный отпуск?").split()[1])
+        hit = faq_search.search("как оформить учебный отпуск", limit=1)[0]
+        assert hit.faq_id == faq_id and hit.score > 95
+
+        assert tell(f"edit {faq_id} Как получить пропуск для гостя?") == "ok"
+        hit = faq_search.search("как получить пропуск для гостя", limit=1)[0]
+        assert (hit.faq_id, hit.matched_text) == (
+            faq_id,
+            "Как получить пропуск для гостя?",
+        )
+
+        assert tell(f"delete {faq_id}") == "ok"
+        for _ in range(3):
+            hits = faq_search.search("как получить пропуск для гостя", limit=10)
+            assert faq_id not in {h.faq_id for h in hits}
+        assert faq_search.count() == 6
+    finally:
+        admin.stdin.close()
+        admin.wait(timeout=60)
+    assert admin.returncode == 0
+
+
+class FixedQueryEmbedder(HashEmbedder):
+    """Hash vectors of size 384 whose query embedding is computed once."""
+
+    def __init__(self) -> None:
+        super().__init__(dim=384, name="hash-384")
+        self._cache: dict[str, np.ndarray] = {}
+
+    def embed_queries(self, texts) -> np.ndarray:  # type: ignore[override]
+        key = "\n".join(texts)
+        if key not in self._cache:
+            self._cache[key] = self._embed(texts)
+        return self._cache[key]
+
+
+def test_search_without_changes_stays_cheap(database, tmp_path):
+    for n in range(300):
+        database.add_faq(f"Вопрос номер {n} про отпуск и пропуск", "Ответ", "Офис")
+    search = FAQSearch(database, FixedQueryEmbedder(), chroma_path=tmp_path / "c")
+    search.search("вопрос про отпуск")
+
+    timings = []
+    for _ in range(30):
+        started = time.perf_counter()
+        search.search("вопрос про отпуск", limit=5)
+        timings.append((time.perf_counter() - started) * 1000)
+
+    assert statistics.median(timings) < 20.0, timings

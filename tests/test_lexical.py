@@ -1,0 +1,79 @@
+"""The BM25 ranker over Russian stems."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from lexical import LexicalDoc, LexicalIndex, RussianAnalyzer
+
+DOCS = (
+    LexicalDoc(1, "Как оформить отпуск?", ("Заявление на отпуск",), "Через кадры."),
+    LexicalDoc(2, "Как оформить больничный?", (), "Пришлите номер листка."),
+    LexicalDoc(3, "Как подключиться к VPN из дома?", ("Не работает VPN",), ""),
+    LexicalDoc(4, "Как получить справку 2-НДФЛ?", (), "В разделе «Документы»."),
+    LexicalDoc(5, "Где припарковать машину?", (), "На парковке у офиса."),
+)
+
+
+@pytest.fixture(scope="module")
+def index() -> LexicalIndex:
+    return LexicalIndex(DOCS)
+
+
+@pytest.mark.parametrize(
+    ("query", "faq_id"),
+    [
+        ("отпуска", 1),
+        ("оформление отпуском", 1),
+        ("впн", None),
+        ("vpn не подключается", 3),
+        ("справку ндфл", 4),
+        ("2-ндфл", 4),
+        ("парковка", 5),
+        ("документы", 4),
+    ],
+)
+def test_morphology_finds_the_entry(index, query, faq_id):
+    hits = index.search(query)
+    assert (hits[0].faq_id if hits else None) == faq_id
+
+
+def test_stop_words_alone_find_nothing(index):
+    assert index.search("как где что") == []
+
+
+def test_coverage_is_the_share_of_query_weight(index):
+    full = index.search("оформить отпуск")[0]
+    part = index.search("оформить отпуск срочно")[0]
+    assert full.faq_id == part.faq_id == 1
+    assert full.coverage == pytest.approx(1.0)
+    assert 0.0 < part.coverage < 1.0
+
+
+def test_answer_words_count_less_than_question_words():
+    index = LexicalIndex(
+        [
+            LexicalDoc(1, "Где взять пропуск?", (), "Пропуск выдаёт секретарь."),
+            LexicalDoc(2, "Кто такой секретарь?", (), ""),
+        ]
+    )
+    assert index.search("секретарь")[0].faq_id == 2
+
+
+def test_typo_corrector_uses_faq_words(index):
+    assert index.corrector.correct("как офромить отпск") == "как оформить отпуск"
+    assert index.corrector.correct("кошка") == "кошка"
+
+
+def test_rebuild_for_300_entries_is_cheap():
+    analyzer = RussianAnalyzer()
+    docs = [
+        LexicalDoc(n, f"Вопрос номер {n} про отпуск и пропуск {n * 7}", (), "ответ")
+        for n in range(300)
+    ]
+    started = time.perf_counter()
+    index = LexicalIndex(docs, analyzer=analyzer)
+    assert time.perf_counter() - started < 1.0
+    assert len(index) == 300

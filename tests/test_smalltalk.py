@@ -1,0 +1,69 @@
+"""Small talk gets its own reply and never reaches the FAQ search."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from smalltalk import SmalltalkKind, detect, reply_for, respond
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("привет", SmalltalkKind.GREETING),
+        ("Здравствуйте!", SmalltalkKind.GREETING),
+        ("добрый день, коллеги", SmalltalkKind.GREETING),
+        ("спасибо", SmalltalkKind.THANKS),
+        ("Спасибо большое!", SmalltalkKind.THANKS),
+        ("спс", SmalltalkKind.THANKS),
+        ("пока", SmalltalkKind.GOODBYE),
+        ("всего доброго", SmalltalkKind.GOODBYE),
+        ("ты бот?", SmalltalkKind.BOT_IDENTITY),
+        ("кто ты", SmalltalkKind.BOT_IDENTITY),
+        ("как дела?", SmalltalkKind.HOW_ARE_YOU),
+        ("ок", SmalltalkKind.ACK),
+        ("да", SmalltalkKind.ACK),
+        ("Понятно, спасибо", SmalltalkKind.ACK),
+        ("нет", SmalltalkKind.NEGATIVE),
+        ("помощь", SmalltalkKind.HELP),
+        ("?", SmalltalkKind.PUNCTUATION),
+        ("...", SmalltalkKind.PUNCTUATION),
+        ("👍", SmalltalkKind.EMOJI),
+        ("🙂🙂🙂", SmalltalkKind.EMOJI),
+        ("👍 Полезно", SmalltalkKind.RATING),
+        ("👎 Не помогло", SmalltalkKind.RATING),
+        ("", SmalltalkKind.EMPTY),
+        ("   ", SmalltalkKind.EMPTY),
+        (None, SmalltalkKind.EMPTY),
+        ("[b][/b]", SmalltalkKind.EMPTY),
+        ("привет, спасибо, пока", SmalltalkKind.GREETING),
+    ],
+)
+def test_detect_small_talk(message, kind):
+    assert detect(message) is kind
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "привет, не работает VPN",
+        "Здравствуйте, как оформить отпуск?",
+        "спасибо, а как заказать пропуск?",
+        "отпуск",
+        "да, а где справка 2-НДФЛ?",
+        "как дела с моей заявкой на отпуск?",
+        "ты можешь сбросить пароль?",
+    ],
+)
+def test_real_questions_are_not_small_talk(message):
+    assert detect(message) is None
+    assert respond(message) is None
+
+
+@pytest.mark.parametrize("kind", list(SmalltalkKind))
+def test_every_kind_has_a_short_russian_reply(kind):
+    reply = reply_for(kind, random.Random(1))
+    assert 0 < len(reply) <= 200
+    assert any("а" <= ch <= "я" for ch in reply.lower()) or kind is SmalltalkKind.EMOJI
