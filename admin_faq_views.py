@@ -1,7 +1,8 @@
 """FAQ pages of the web admin: entries, categories, phrasings, import and export.
 
-Every change goes through `Database` methods (or one transaction that bumps
-the FAQ revision), so the bot answers with it from its next question on.
+Every change goes through `Database` methods, which check it (a question or
+phrasing of another entry included) and bump the FAQ revision, so the bot
+answers with it from its next question on.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from flask_login import current_user
 
 from admin_bbcode import MAX_MESSAGE_LENGTH, render_bbcode
 from admin_common import editor_required, services, today_local
-from admin_duplicates import QuestionIndex
 from admin_forms import (
     NEW_CATEGORY,
     ActionForm,
@@ -46,14 +46,13 @@ from admin_transfer import (
     Action,
     ImportFormatError,
     ImportRow,
-    apply_import,
     faq_table,
     parse_upload,
     plan_import,
     to_csv,
     to_xlsx,
 )
-from database import FaqRecord, ValidationError
+from database import DuplicateQuestionError, FaqRecord, ValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -106,23 +105,10 @@ def _category_choices(form: FaqForm) -> None:
 
 
 def _save(form: FaqForm, record: FaqRecord | None) -> FaqRecord | None:
-    """Validate duplicates and store the form; None when it has errors."""
+    """Store the form; None when the database refuses it, with the reasons shown."""
     database = services().database
     question = form.question.data.strip()
     phrasings = split_lines(form.phrasings.data)
-    index = QuestionIndex(database.list_faqs())
-    exclude = record.id if record else None
-    for duplicate in index.duplicates([question], exclude):
-        form.question.errors.append(
-            f"Такой вопрос уже есть в записи №{duplicate.faq_id} "
-            f"«{duplicate.faq_question}». Добавьте формулировку туда или измените "
-            "вопрос."
-        )
-    for duplicate in index.duplicates(phrasings, exclude):
-        form.phrasings.errors.append(duplicate.message())
-    if form.question.errors or form.phrasings.errors:
-        return None
-
     if form.category.data == NEW_CATEGORY:
         category: str | int = form.category_name()
     else:
@@ -139,6 +125,11 @@ def _save(form: FaqForm, record: FaqRecord | None) -> FaqRecord | None:
             category=category,
             phrasings=phrasings,
         )
+    except DuplicateQuestionError as exc:
+        if exc.question_message:
+            form.question.errors.append(exc.question_message)
+        form.phrasings.errors.extend(d.message() for d in exc.phrasings)
+        return None
     except ValidationError as exc:
         form.answer.errors.append(str(exc))
         return None
@@ -288,25 +279,24 @@ def add_phrasings():
     if form.validate_on_submit():
         target = next(r for r in records if r.id == form.faq_id.data)
         texts = split_lines(form.texts.data)
-        for duplicate in QuestionIndex(records).duplicates(texts, target.id):
-            form.texts.errors.append(duplicate.message())
-        if not form.texts.errors:
-            try:
-                database.update_faq(target.id, phrasings=[*target.phrasings, *texts])
-            except ValidationError as exc:
-                form.texts.errors.append(str(exc))
-            else:
-                logger.info(
-                    "%s phrasings added to faq %s by %s",
-                    len(texts),
-                    target.id,
-                    current_user.username,
-                )
-                flash(
-                    f"Формулировки добавлены к записи №{target.id}. {SAVED_NOTE}",
-                    "success",
-                )
-                return redirect(url_for("faq.edit_faq", faq_id=target.id))
+        try:
+            database.update_faq(target.id, phrasings=[*target.phrasings, *texts])
+        except DuplicateQuestionError as exc:
+            form.texts.errors.extend(d.message() for d in exc.phrasings)
+        except ValidationError as exc:
+            form.texts.errors.append(str(exc))
+        else:
+            logger.info(
+                "%s phrasings added to faq %s by %s",
+                len(texts),
+                target.id,
+                current_user.username,
+            )
+            flash(
+                f"Формулировки добавлены к записи №{target.id}. {SAVED_NOTE}",
+                "success",
+            )
+            return redirect(url_for("faq.edit_faq", faq_id=target.id))
     return render_template("admin/phrasings.html", form=form)
 
 
@@ -383,19 +373,24 @@ def confirm_import():
         return redirect(url_for("faq.import_faq"))
     database = services().database
     plan = plan_import(rows, database.list_faqs())
-    added, changed = apply_import(database, plan)
+    try:
+        result = database.apply_faq_import(plan.faq_rows())
+    except ValidationError as exc:
+        logger.warning("import by %s refused: %s", current_user.username, exc)
+        flash(f"Импорт не выполнен, ничего не изменено: {exc}", "error")
+        return redirect(url_for("faq.import_faq"))
     _import_path(form.token.data).unlink(missing_ok=True)
     session.pop("import_token", None)
     rejected = len(plan.of(Action.REJECT))
     logger.info(
         "import by %s: %s added, %s changed, %s rejected",
         current_user.username,
-        added,
-        changed,
+        result.added,
+        result.changed,
         rejected,
     )
     flash(
-        f"Импорт выполнен: добавлено {added}, изменено {changed}, "
+        f"Импорт выполнен: добавлено {result.added}, изменено {result.changed}, "
         f"отклонено {rejected}. {SAVED_NOTE}",
         "success",
     )

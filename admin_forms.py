@@ -20,9 +20,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from admin_bbcode import MAX_MESSAGE_LENGTH
+from faq_store import MAX_CATEGORY_LENGTH, MAX_QUESTION_LENGTH
 
-MAX_QUESTION_LENGTH = 1000
-MAX_CATEGORY_LENGTH = 100
 NEW_CATEGORY = "__new__"
 
 OUTCOME_LABELS = {

@@ -17,8 +17,8 @@ from datetime import datetime
 
 import numpy as np
 
-from admin_duplicates import question_key
 from admin_queries import OpenQuestion
+from faq_store import question_key
 
 logger = logging.getLogger(__name__)
 

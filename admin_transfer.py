@@ -2,7 +2,8 @@
 
 An upload is parsed into rows, then planned against the current FAQ: each row is
 added, changes an entry, leaves it as it is, or is rejected with reasons. The
-admin shows the plan first; only a confirmation applies it, in one transaction.
+admin shows the plan first; only a confirmation applies it, through
+`Database.apply_faq_import`, in one transaction.
 """
 
 from __future__ import annotations
@@ -17,19 +18,22 @@ from enum import StrEnum
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
-from sqlalchemy import select, update
 
 from admin_bbcode import MAX_MESSAGE_LENGTH
-from admin_duplicates import QuestionIndex, question_key
-from database import Database, FaqRecord
-from models import Category, Faq, FaqPhrasing, FaqRevision, utcnow
+from faq_store import (
+    MAX_CATEGORY_LENGTH,
+    MAX_PHRASINGS,
+    MAX_QUESTION_LENGTH,
+    FaqImportRow,
+    FaqRecord,
+    QuestionIndex,
+    clean_phrasings,
+    question_key,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_IMPORT_ROWS = 5000
-MAX_QUESTION_LENGTH = 1000
-MAX_CATEGORY_LENGTH = 100
-MAX_PHRASINGS = 50
 EXPORT_COLUMNS = ("id", "external_id", "category", "question", "answer", "phrasings")
 # cells starting with these are formulas to a spreadsheet; see OWASP "CSV injection"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -98,6 +102,20 @@ class ImportPlan:
     @property
     def writes(self) -> list[PlanItem]:
         return [i for i in self.items if i.action in (Action.ADD, Action.CHANGE)]
+
+    def faq_rows(self) -> list[FaqImportRow]:
+        """The additions and changes, for `Database.apply_faq_import`."""
+        return [
+            FaqImportRow(
+                category=item.row.category,
+                question=item.row.question,
+                answer=item.row.answer,
+                phrasings=item.row.phrasings,
+                faq_id=item.target.id if item.target is not None else None,
+                external_id=item.row.external_id,
+            )
+            for item in self.writes
+        ]
 
 
 # ------------------------------------------------------------------ parsing
@@ -309,78 +327,11 @@ def _changes(row: ImportRow, target: FaqRecord) -> list[str]:
         changes.append("ответ")
     if row.category.casefold() != target.category.casefold():
         changes.append("категория")
-    if row.phrasings is not None and _clean_phrasings(row) != list(target.phrasings):
-        changes.append("формулировки")
+    if row.phrasings is not None:
+        phrasings = clean_phrasings(row.phrasings, row.question)
+        if phrasings != list(target.phrasings):
+            changes.append("формулировки")
     return changes
-
-
-def _clean_phrasings(row: ImportRow) -> list[str]:
-    seen = {row.question.casefold()}
-    cleaned = []
-    for text in row.phrasings or ():
-        text = " ".join(text.split())
-        if text and text.casefold() not in seen:
-            seen.add(text.casefold())
-            cleaned.append(text)
-    return cleaned
-
-
-# ----------------------------------------------------------------- applying
-
-
-def apply_import(database: Database, plan: ImportPlan) -> tuple[int, int]:
-    """Write the plan's additions and changes in one transaction.
-
-    Returns (added, changed). The FAQ revision is bumped in the same transaction,
-    so the bot sees the whole import at once or not at all.
-    """
-    writes = plan.writes
-    if not writes:
-        return 0, 0
-    added = changed = 0
-    with database.session() as session:
-        categories = {c.name.casefold(): c for c in session.scalars(select(Category))}
-        next_order = max((c.sort_order for c in categories.values()), default=0) + 1
-        now = utcnow()
-        for item in writes:
-            row = item.row
-            category = categories.get(row.category.casefold())
-            if category is None:
-                category = Category(name=row.category, sort_order=next_order)
-                next_order += 1
-                session.add(category)
-                categories[row.category.casefold()] = category
-            if item.action is Action.ADD:
-                session.add(
-                    Faq(
-                        external_id=row.external_id,
-                        category=category,
-                        question=row.question,
-                        answer=row.answer,
-                        phrasings=[FaqPhrasing(text=t) for t in _clean_phrasings(row)],
-                    )
-                )
-                added += 1
-                continue
-            assert item.target is not None
-            faq = session.get(Faq, item.target.id)
-            if faq is None:
-                continue
-            faq.question = row.question
-            faq.answer = row.answer
-            faq.category = category
-            if row.phrasings is not None:
-                faq.phrasings = [FaqPhrasing(text=t) for t in _clean_phrasings(row)]
-            faq.updated_at = now
-            changed += 1
-        session.flush()
-        session.execute(
-            update(FaqRevision)
-            .where(FaqRevision.id == 1)
-            .values(revision=FaqRevision.revision + 1)
-        )
-    logger.info("faq import applied: %s added, %s changed", added, changed)
-    return added, changed
 
 
 # ---------------------------------------------------------------- exporting

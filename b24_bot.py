@@ -126,7 +126,7 @@ def build_engine(
     from faq_search import FAQSearch, make_chroma_client
 
     if search is None:
-        embedder = make_embedder(config.model_name)
+        embedder = make_embedder(config.model_name, config.embedding_threads)
         if config.chroma_host:
             client = make_chroma_client(
                 host=config.chroma_host, port=config.chroma_port

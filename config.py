@@ -24,6 +24,7 @@ DEFAULT_LOCAL_BITRIX24_PORT = 5010
 DEFAULT_BOT_CODE = "faq_bot"
 DEFAULT_BOT_NAME = "FAQ-бот"
 DEFAULT_LOCAL_CLIENT_ID = "local-faq-bot-client-id"
+DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org/bot"
 # a message of 20,000 cyrillic characters is about 120 kB form-encoded
 DEFAULT_MAX_CONTENT_LENGTH = 512 * 1024
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -51,6 +52,7 @@ class Config:
     rest_burst: int = 50
     model_name: str = DEFAULT_MODEL_NAME
     similarity_threshold: float | None = None
+    embedding_threads: int = 1
     data_dir: Path = PROJECT_DIR / "data"
     database_url: str = ""
     chroma_path: Path = PROJECT_DIR / "data" / "chroma_db"
@@ -64,6 +66,8 @@ class Config:
     admin_port: int = DEFAULT_ADMIN_PORT
     admin_secret_key: str | None = None
     admin_cookie_secure: bool = False
+    telegram_bot_token: str | None = None
+    telegram_api_url: str = DEFAULT_TELEGRAM_API_URL
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -119,6 +123,7 @@ def load_config(
         rest_burst=reader.integer("BITRIX24_RATE_BURST", 50, minimum=1),
         model_name=reader.text("MODEL_NAME") or DEFAULT_MODEL_NAME,
         similarity_threshold=reader.number("SIMILARITY_THRESHOLD", None, 0, 100),
+        embedding_threads=reader.integer("EMBEDDING_THREADS", 1, minimum=1),
         data_dir=data_dir,
         database_url=reader.text("DATABASE_URL")
         or f"sqlite:///{data_dir / 'faq_database.db'}",
@@ -137,6 +142,8 @@ def load_config(
         admin_port=reader.port("ADMIN_PORT", DEFAULT_ADMIN_PORT),
         admin_secret_key=reader.text("ADMIN_SECRET_KEY"),
         admin_cookie_secure=reader.flag("ADMIN_COOKIE_SECURE", False),
+        telegram_bot_token=reader.text("TELEGRAM_BOT_TOKEN"),
+        telegram_api_url=reader.url("TELEGRAM_API_URL") or DEFAULT_TELEGRAM_API_URL,
         extra={k: v for k, v in values.items() if k.startswith("TELEGRAM_")},
     )
     return config

@@ -3,7 +3,8 @@
 `Database(url)` owns its engine and session factory; every public method runs
 in its own short transaction and returns frozen dataclasses that no longer
 depend on a session. Any SQLAlchemy URL works: SQLite (WAL, busy timeout) for a
-single machine, PostgreSQL for a larger install.
+single machine, PostgreSQL for a larger install. The FAQ methods delegate to
+`FaqStore` (faq_store.py), which holds the rules every FAQ write follows.
 """
 
 from __future__ import annotations
@@ -22,17 +23,25 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from faq_store import (
+    CategoryRecord,
+    DuplicateQuestionError,
+    FaqImportRow,
+    FaqRecord,
+    FaqStore,
+    ImportResult,
+    ValidationError,
+    clean_text,
+)
 from models import (
     AdminRole,
     AdminUser,
     AnswerLog,
-    Category,
     EventStatus,
     Faq,
-    FaqPhrasing,
     FaqRevision,
     InboundEvent,
     Outcome,
@@ -46,10 +55,6 @@ logger = logging.getLogger(__name__)
 
 PROJECT_DIR = Path(__file__).resolve().parent
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-MAX_QUESTION_LENGTH = 1_000
-MAX_ANSWER_LENGTH = 20_000
-MAX_CATEGORY_LENGTH = 100
-MAX_PHRASINGS = 50
 
 __all__ = [
     "AdminRole",
@@ -57,9 +62,12 @@ __all__ = [
     "AnswerLogRecord",
     "CategoryRecord",
     "Database",
+    "DuplicateQuestionError",
     "EventRecord",
     "EventStatus",
+    "FaqImportRow",
     "FaqRecord",
+    "ImportResult",
     "InteractionIds",
     "Outcome",
     "Platform",
@@ -69,34 +77,11 @@ __all__ = [
 ]
 
 
-class ValidationError(ValueError):
-    """Input that cannot be stored; the message is meant for an admin, in Russian."""
-
-
 class RatingResult(StrEnum):
     STORED = "stored"
     ALREADY_RATED = "already_rated"
     NOT_ASKER = "not_asker"
     UNKNOWN_ANSWER = "unknown_answer"
-
-
-@dataclass(frozen=True)
-class FaqRecord:
-    id: int
-    external_id: str | None
-    category_id: int
-    category: str
-    question: str
-    answer: str
-    phrasings: tuple[str, ...]
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class CategoryRecord:
-    id: int
-    name: str
-    faq_count: int
 
 
 @dataclass(frozen=True)
@@ -195,6 +180,7 @@ class Database:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_on_connect)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.faqs = FaqStore(self.session)
 
     def __repr__(self) -> str:
         return f"Database({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -245,42 +231,13 @@ class Database:
     def list_faqs(
         self, category_id: int | None = None, search: str | None = None
     ) -> list[FaqRecord]:
-        """All entries, by category order then id; `search` matches any text.
-
-        The text filter runs in Python: sqlite's lower() ignores Cyrillic, and
-        an FAQ is small enough to read whole.
-        """
-        with self.session() as session:
-            stmt = (
-                select(Faq)
-                .join(Faq.category)
-                .options(selectinload(Faq.phrasings), selectinload(Faq.category))
-                .order_by(Category.sort_order, Category.id, Faq.id)
-            )
-            if category_id is not None:
-                stmt = stmt.where(Faq.category_id == category_id)
-            records = [_faq_record(faq) for faq in session.scalars(stmt)]
-        if search and search.strip():
-            needle = search.strip().casefold()
-            records = [
-                r
-                for r in records
-                if needle
-                in "\n".join(
-                    (r.question, r.answer, r.category, *r.phrasings)
-                ).casefold()
-            ]
-        return records
+        return self.faqs.list_faqs(category_id, search)
 
     def get_faq(self, faq_id: int) -> FaqRecord | None:
-        with self.session() as session:
-            faq = session.get(Faq, faq_id)
-            return _faq_record(faq) if faq is not None else None
+        return self.faqs.get_faq(faq_id)
 
     def get_faq_by_external_id(self, external_id: str) -> FaqRecord | None:
-        with self.session() as session:
-            faq = session.scalar(select(Faq).where(Faq.external_id == external_id))
-            return _faq_record(faq) if faq is not None else None
+        return self.faqs.get_faq_by_external_id(external_id)
 
     def add_faq(
         self,
@@ -290,38 +247,8 @@ class Database:
         phrasings: Iterable[str] = (),
         external_id: str | None = None,
     ) -> FaqRecord:
-        question = _clean_text(question, "Вопрос", MAX_QUESTION_LENGTH)
-        answer = _clean_text(answer, "Ответ", MAX_ANSWER_LENGTH)
-        extra = _clean_phrasings(phrasings, question)
-        external_id = _clean_external_id(external_id)
-        for attempt in range(2):
-            try:
-                with self.session() as session:
-                    faq = Faq(
-                        external_id=external_id,
-                        category=_category(session, category),
-                        question=question,
-                        answer=answer,
-                        phrasings=[FaqPhrasing(text=text) for text in extra],
-                    )
-                    session.add(faq)
-                    session.flush()
-                    _bump_revision(session)
-                    record = _faq_record(faq)
-                break
-            except IntegrityError as exc:
-                if external_id and self.get_faq_by_external_id(external_id):
-                    raise ValidationError(
-                        f"Запись с внешним id {external_id!r} уже есть"
-                    ) from exc
-                if attempt:
-                    raise ValidationError(
-                        "Не удалось сохранить вопрос: данные изменились, "
-                        "попробуйте ещё раз"
-                    ) from exc
-                # another writer created the same category a moment ago
-        logger.info("faq %s added in category %r", record.id, record.category)
-        return record
+        """Add an entry; DuplicateQuestionError when another entry has its texts."""
+        return self.faqs.add_faq(question, answer, category, phrasings, external_id)
 
     def update_faq(
         self,
@@ -332,51 +259,17 @@ class Database:
         category: str | int | None = None,
         phrasings: Iterable[str] | None = None,
     ) -> FaqRecord:
-        for attempt in range(2):
-            try:
-                record = self._update_faq(faq_id, question, answer, category, phrasings)
-                break
-            except IntegrityError as exc:
-                if attempt:
-                    raise ValidationError(
-                        "Не удалось сохранить вопрос: данные изменились, "
-                        "попробуйте ещё раз"
-                    ) from exc
-        logger.info("faq %s updated", faq_id)
-        return record
-
-    def _update_faq(
-        self,
-        faq_id: int,
-        question: str | None,
-        answer: str | None,
-        category: str | int | None,
-        phrasings: Iterable[str] | None,
-    ) -> FaqRecord:
-        with self.session() as session:
-            faq = _require_faq(session, faq_id)
-            if question is not None:
-                faq.question = _clean_text(question, "Вопрос", MAX_QUESTION_LENGTH)
-            if answer is not None:
-                faq.answer = _clean_text(answer, "Ответ", MAX_ANSWER_LENGTH)
-            if category is not None:
-                faq.category = _category(session, category)
-            if phrasings is not None:
-                _replace_phrasings(faq, _clean_phrasings(phrasings, faq.question))
-            elif question is not None:
-                kept = [p.text for p in faq.phrasings]
-                _replace_phrasings(faq, _clean_phrasings(kept, faq.question))
-            faq.updated_at = utcnow()
-            session.flush()
-            _bump_revision(session)
-            return _faq_record(faq)
+        """Change the given fields, under the same rules as `add_faq`."""
+        return self.faqs.update_faq(
+            faq_id,
+            question=question,
+            answer=answer,
+            category=category,
+            phrasings=phrasings,
+        )
 
     def delete_faq(self, faq_id: int) -> None:
-        with self.session() as session:
-            faq = _require_faq(session, faq_id)
-            session.delete(faq)
-            _bump_revision(session)
-        logger.info("faq %s deleted", faq_id)
+        self.faqs.delete_faq(faq_id)
 
     def upsert_faq_by_external_id(
         self,
@@ -387,77 +280,27 @@ class Database:
         phrasings: Iterable[str] | None = None,
     ) -> tuple[FaqRecord, bool]:
         """Insert or update the entry with this external id; True when created."""
-        external_id = _clean_external_id(external_id) or ""
-        if not external_id:
-            raise ValidationError("Внешний id записи не может быть пустым")
-        existing = self.get_faq_by_external_id(external_id)
-        if existing is None:
-            return (
-                self.add_faq(question, answer, category, phrasings or (), external_id),
-                True,
-            )
-        return (
-            self.update_faq(
-                existing.id,
-                question=question,
-                answer=answer,
-                category=category,
-                phrasings=phrasings,
-            ),
-            False,
+        return self.faqs.upsert_faq_by_external_id(
+            external_id, question, answer, category, phrasings
         )
+
+    def apply_faq_import(self, rows: Sequence[FaqImportRow]) -> ImportResult:
+        """Write an import in one transaction that bumps the revision once."""
+        return self.faqs.apply_import(rows)
 
     # -------------------------------------------------------- categories
 
     def list_categories(self) -> list[CategoryRecord]:
-        with self.session() as session:
-            rows = session.execute(
-                select(Category.id, Category.name, func.count(Faq.id))
-                .outerjoin(Faq, Faq.category_id == Category.id)
-                .group_by(Category.id, Category.name, Category.sort_order)
-                .order_by(Category.sort_order, Category.id)
-            ).all()
-        return [CategoryRecord(id=r[0], name=r[1], faq_count=r[2]) for r in rows]
+        return self.faqs.list_categories()
 
     def add_category(self, name: str) -> CategoryRecord:
-        name = _clean_text(name, "Название категории", MAX_CATEGORY_LENGTH)
-        with self.session() as session:
-            if _find_category(session, name) is not None:
-                raise ValidationError(f"Категория «{name}» уже есть")
-            category = _new_category(session, name)
-            _bump_revision(session)
-            return CategoryRecord(id=category.id, name=category.name, faq_count=0)
+        return self.faqs.add_category(name)
 
     def rename_category(self, category_id: int, name: str) -> CategoryRecord:
-        name = _clean_text(name, "Название категории", MAX_CATEGORY_LENGTH)
-        with self.session() as session:
-            category = session.get(Category, category_id)
-            if category is None:
-                raise ValidationError(f"Категория {category_id} не найдена")
-            clash = _find_category(session, name)
-            if clash is not None and clash.id != category_id:
-                raise ValidationError(f"Категория «{name}» уже есть")
-            category.name = name
-            _bump_revision(session)
-            count = session.scalar(
-                select(func.count(Faq.id)).where(Faq.category_id == category_id)
-            )
-            return CategoryRecord(id=category.id, name=name, faq_count=count or 0)
+        return self.faqs.rename_category(category_id, name)
 
     def delete_category(self, category_id: int) -> None:
-        with self.session() as session:
-            category = session.get(Category, category_id)
-            if category is None:
-                raise ValidationError(f"Категория {category_id} не найдена")
-            if session.scalar(
-                select(func.count(Faq.id)).where(Faq.category_id == category_id)
-            ):
-                raise ValidationError(
-                    f"В категории «{category.name}» есть вопросы: "
-                    "перенесите или удалите их сначала"
-                )
-            session.delete(category)
-            _bump_revision(session)
+        self.faqs.delete_category(category_id)
 
     # -------------------------------------------------------------- logs
 
@@ -663,7 +506,7 @@ class Database:
     def create_admin_user(
         self, username: str, password_hash: str, role: str = AdminRole.VIEWER
     ) -> AdminUserRecord:
-        username = _clean_text(username, "Имя пользователя", 100)
+        username = clean_text(username, "Имя пользователя", 100)
         try:
             role = AdminRole(role)
         except ValueError as exc:
@@ -723,103 +566,6 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
-
-
-def _bump_revision(session: Session) -> None:
-    session.execute(
-        update(FaqRevision)
-        .where(FaqRevision.id == 1)
-        .values(revision=FaqRevision.revision + 1)
-    )
-
-
-def _clean_text(value: str | None, label: str, limit: int) -> str:
-    text = (value or "").strip()
-    if not text:
-        raise ValidationError(f"{label}: поле не может быть пустым")
-    if len(text) > limit:
-        raise ValidationError(
-            f"{label}: не больше {limit} символов (сейчас {len(text)})"
-        )
-    return text
-
-
-def _clean_external_id(value: str | int | None) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _clean_phrasings(phrasings: Iterable[str], question: str) -> list[str]:
-    if isinstance(phrasings, str):
-        phrasings = phrasings.splitlines()
-    seen = {question.casefold()}
-    cleaned = []
-    for raw in phrasings:
-        text = " ".join((raw or "").split())
-        if not text or text.casefold() in seen:
-            continue
-        if len(text) > MAX_QUESTION_LENGTH:
-            raise ValidationError(
-                f"Формулировка: не больше {MAX_QUESTION_LENGTH} символов"
-            )
-        seen.add(text.casefold())
-        cleaned.append(text)
-    if len(cleaned) > MAX_PHRASINGS:
-        raise ValidationError(f"Не больше {MAX_PHRASINGS} формулировок у вопроса")
-    return cleaned
-
-
-def _replace_phrasings(faq: Faq, texts: list[str]) -> None:
-    if [p.text for p in faq.phrasings] != texts:
-        faq.phrasings = [FaqPhrasing(text=text) for text in texts]
-
-
-def _find_category(session: Session, name: str) -> Category | None:
-    wanted = name.casefold()
-    for category in session.scalars(select(Category)):
-        if category.name.casefold() == wanted:
-            return category
-    return None
-
-
-def _new_category(session: Session, name: str) -> Category:
-    last = session.scalar(select(func.max(Category.sort_order)))
-    category = Category(name=name, sort_order=(last or 0) + 1)
-    session.add(category)
-    session.flush()
-    return category
-
-
-def _category(session: Session, category: str | int) -> Category:
-    if isinstance(category, int):
-        found = session.get(Category, category)
-        if found is None:
-            raise ValidationError(f"Категория {category} не найдена")
-        return found
-    name = _clean_text(category, "Категория", MAX_CATEGORY_LENGTH)
-    return _find_category(session, name) or _new_category(session, name)
-
-
-def _require_faq(session: Session, faq_id: int) -> Faq:
-    faq = session.get(Faq, faq_id)
-    if faq is None:
-        raise ValidationError(f"Вопрос {faq_id} не найден")
-    return faq
-
-
-def _faq_record(faq: Faq) -> FaqRecord:
-    return FaqRecord(
-        id=faq.id,
-        external_id=faq.external_id,
-        category_id=faq.category_id,
-        category=faq.category.name,
-        question=faq.question,
-        answer=faq.answer,
-        phrasings=tuple(p.text for p in faq.phrasings),
-        updated_at=faq.updated_at,
-    )
 
 
 def _answer_record(answer_log: AnswerLog, query_log: QueryLog) -> AnswerLogRecord:

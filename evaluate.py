@@ -33,7 +33,13 @@ from typing import Any
 
 from database import Database
 from demo_faq import load_file
-from embeddings import DEFAULT_MODEL_NAME, Embedder, default_threshold, make_embedder
+from embeddings import (
+    DEFAULT_EMBEDDING_THREADS,
+    DEFAULT_MODEL_NAME,
+    Embedder,
+    default_threshold,
+    make_embedder,
+)
 from faq_search import FAQSearch
 
 logger = logging.getLogger("evaluate")
@@ -283,7 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         parser.error("give --faq and --queries, or --all")
 
-    embedder = make_embedder(args.model or _configured_model())
+    model_name, threads = _configured_model()
+    embedder = make_embedder(args.model or model_name, num_threads=threads)
     threshold = args.threshold
     json_out = args.json.open("w", encoding="utf-8") if args.json else None
     results = []
@@ -303,12 +310,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _configured_model() -> str:
+def _configured_model() -> tuple[str, int]:
+    """The configured model name and embedding threads (MODEL_NAME, ...)."""
     try:
         from config import load_config
     except ImportError:
-        return DEFAULT_MODEL_NAME
-    return load_config().model_name
+        return DEFAULT_MODEL_NAME, DEFAULT_EMBEDDING_THREADS
+    config = load_config()
+    return config.model_name, config.embedding_threads
 
 
 if __name__ == "__main__":

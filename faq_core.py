@@ -11,9 +11,9 @@ One message goes through these steps:
    offers a few close entries ("did you mean"), or admits it has no answer.
 
 The calibrated score stretches the model's compressed cosine similarity so
-that unrelated text lands near 0 and a word-for-word match near 100, plus a
-small bonus when the entry contains the query's rare words. The threshold is
-given in similarity points (cosine * 100, as `SIMILARITY_THRESHOLD` and
+that unrelated text lands near 0 and a word-for-word match above 90, plus a
+bonus of up to 16 points when the entry contains the query's rare words. The
+threshold is given in similarity points (cosine * 100, as `SIMILARITY_THRESHOLD` and
 `embeddings.DEFAULT_THRESHOLDS`) and mapped through the same stretch.
 """
 
@@ -56,11 +56,12 @@ class EngineSettings:
     """Tuning of the pipeline; the defaults were chosen with benchmark.py."""
 
     # weight of the lexical z-score next to the dense one in the ranking
-    lexical_weight: float = 0.2
+    lexical_weight: float = 0.15
     # calibrated points added when the entry covers all of the query's words
-    coverage_bonus: float = 8.0
-    # an answer needs this lead over the runner-up, in calibrated points
-    answer_margin: float = 3.0
+    coverage_bonus: float = 16.0
+    # an answer needs this lead over the runner-up, in calibrated points; a
+    # near tie becomes "did you mean" (a wider lead cost answer accuracy)
+    answer_margin: float = 1.0
     # below the threshold, candidates this close to it are offered as choices
     choices_band: float = 12.0
     # and only those within this distance of the best one

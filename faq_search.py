@@ -6,10 +6,12 @@ FAQ id, the kind and a hash of the text in the metadata, and records the model
 name and the vector size in its own metadata. The distance is cosine, and a
 hit's score is the cosine similarity in 0..100 (see `embeddings`).
 
-Stored questions are embedded as queries by default: matching a question to a
-question is the symmetric task for which e5 wants `query: ` on both sides, a
-question asked word for word then scores 100, and on the development sets it
-ranks a little better than `passage: `.
+Each stored question or phrasing is one vector, the normalised sum of its
+`query: ` and `passage: ` encodings (`Embedder.embed_questions`): on the
+development sets it ranks better than either encoding alone (see
+docs/benchmarks.md), and a question asked word for word still scores about 98.
+The collection records this layout as its `encoding`; an index built another
+way is rebuilt on start.
 
 Freshness across processes: every change of the FAQ bumps `faq_revision` in
 the same transaction. Before each search the revision is compared with the one
@@ -49,6 +51,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_COLLECTION = "faq_index"
 KIND_QUESTION = "question"
 KIND_PHRASING = "phrasing"
+# how stored texts are embedded; a collection recording another value is rebuilt
+ENCODING = "query+passage"
 EMBED_BATCH = 64
 
 
@@ -113,11 +117,9 @@ class FAQSearch:
         chroma_path: str | Path | None = None,
         client: Any = None,
         collection_name: str = DEFAULT_COLLECTION,
-        symmetric: bool = True,
     ) -> None:
         self.database = database
         self.embedder = embedder
-        self.symmetric = symmetric
         self.collection_name = collection_name
         self._own_dir: Path | None = None
         if client is None and chroma_path is None:
@@ -144,10 +146,6 @@ class FAQSearch:
     def __repr__(self) -> str:
         where = self._path or "server"
         return f"FAQSearch({where}, model={self.embedder.name!r})"
-
-    @property
-    def _encoding(self) -> str:
-        return "query" if self.symmetric else "passage"
 
     @property
     def model_name(self) -> str:
@@ -315,10 +313,10 @@ class FAQSearch:
         metadata = collection.metadata or {}
         space = (collection.configuration or {}).get("hnsw") or {}
         problems = []
-        if metadata.get("encoding") != self._encoding:
+        if metadata.get("encoding") != ENCODING:
             problems.append(
                 f"questions were embedded as {metadata.get('encoding')!r}, "
-                f"now as {self._encoding!r}"
+                f"now as {ENCODING!r}"
             )
         if metadata.get("model") != self.embedder.name:
             problems.append(
@@ -344,7 +342,7 @@ class FAQSearch:
             metadata={
                 "model": self.embedder.name,
                 "dim": self.embedder.dim,
-                "encoding": self._encoding,
+                "encoding": ENCODING,
             },
             embedding_function=None,
         )
@@ -404,11 +402,7 @@ class FAQSearch:
         for start in range(0, len(upserts), EMBED_BATCH):
             batch = upserts[start : start + EMBED_BATCH]
             texts = [e.text for e in batch]
-            vectors = (
-                self.embedder.embed_queries(texts)
-                if self.symmetric
-                else self.embedder.embed_passages(texts)
-            )
+            vectors = self.embedder.embed_questions(texts)
             self._collection.upsert(
                 ids=[e.vector_id for e in batch],
                 embeddings=vectors.tolist(),

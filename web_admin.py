@@ -121,7 +121,7 @@ def _build_engine(config: Config, database: Database) -> object:
     from faq_core import FAQEngine
     from faq_search import FAQSearch, make_chroma_client
 
-    embedder = make_embedder(config.model_name)
+    embedder = make_embedder(config.model_name, config.embedding_threads)
     if config.chroma_host:
         client = make_chroma_client(host=config.chroma_host, port=config.chroma_port)
         search = FAQSearch(database, embedder, client=client)

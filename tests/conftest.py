@@ -292,3 +292,62 @@ def search_faq_engine(tmp_path_factory, embedder):
 
 
 # --- end of search quality fixtures ---------------------------------------------
+
+
+# --- telegram bot fixtures (bot, tg_conversation, tg_format) --------------------
+
+# a small faq of the telegram tests: (category, question, answer, phrasings)
+TELEGRAM_FAQ = (
+    (
+        "Отпуск",
+        "Как оформить отпуск?",
+        "Подайте [b]заявление[/b] в разделе «Кадры» за две недели. "
+        "Подробнее: [url=https://hr.example.ru/vacation]правила отпусков[/url].",
+        ("Как взять отпуск",),
+    ),
+    (
+        "Отпуск",
+        "Как оформить больничный?",
+        "Сообщите руководителю и пришлите номер листка в отдел кадров.",
+        (),
+    ),
+    (
+        "ИТ",
+        "Не работает VPN, что делать?",
+        "Перезапустите клиент VPN; если не помогло, напишите в техподдержку.",
+        ("VPN не подключается",),
+    ),
+    (
+        "ИТ",
+        "Как сбросить пароль от почты?",
+        "Откройте портал самообслуживания и нажмите «Забыли пароль».",
+        (),
+    ),
+    (
+        "Офис",
+        "Где получить пропуск в офис?",
+        "Пропуск выдаёт охрана на первом этаже, возьмите паспорт.",
+        (),
+    ),
+)
+
+
+@pytest.fixture
+def telegram_faq(database) -> dict[str, int]:
+    """`TELEGRAM_FAQ` in the test database; FAQ ids by question."""
+    return {
+        question: database.add_faq(question, answer, category, phrasings).id
+        for category, question, answer, phrasings in TELEGRAM_FAQ
+    }
+
+
+@pytest.fixture
+def telegram_engine(database, telegram_faq, faq_search):
+    """The real FAQ engine over `TELEGRAM_FAQ`, its index synced."""
+    from faq_core import FAQEngine
+
+    faq_search.ensure_fresh()
+    return FAQEngine(database, faq_search)
+
+
+# --- end of telegram bot fixtures -----------------------------------------------

@@ -13,7 +13,10 @@ from sqlalchemy import inspect, text
 from database import (
     AdminRole,
     Database,
+    DuplicateQuestionError,
     EventStatus,
+    FaqImportRow,
+    ImportResult,
     Outcome,
     RatingResult,
     ValidationError,
@@ -143,6 +146,151 @@ def test_upsert_by_external_id_creates_then_updates(database):
     assert first.id == second.id
     assert second.answer == "B"
     assert second.phrasings == ("ещё",)
+
+
+# ------------------------------------------------------ one question, one entry
+
+
+@pytest.fixture
+def tree(database):
+    """An entry whose question has ё and punctuation, with one phrasing."""
+    return database.add_faq(
+        "Где ёлка в офисе?", "В холле.", "Офис", phrasings=["Как найти ёлку"]
+    )
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "где ёлка в офисе?",
+        "ГДЕ ЁЛКА В ОФИСЕ",
+        "Где елка в офисе?",
+        "  Где ёлка,   в офисе?!  ",
+        "как найти елку...",
+    ],
+)
+def test_a_question_of_another_entry_is_refused(database, tree, question):
+    revision = database.faq_revision()
+
+    with pytest.raises(DuplicateQuestionError) as caught:
+        database.add_faq(question, "Ответ", "Офис")
+
+    assert str(caught.value) == (
+        f"Такой вопрос уже есть в записи №{tree.id} «Где ёлка в офисе?». "
+        "Добавьте формулировку туда или измените вопрос."
+    )
+    assert isinstance(caught.value, ValidationError)
+    assert [f.id for f in database.list_faqs()] == [tree.id]
+    assert database.faq_revision() == revision
+
+
+def test_a_phrasing_of_another_entry_is_refused(database, tree):
+    with pytest.raises(
+        ValidationError,
+        match=f"«где елка в офисе» уже есть в записи №{tree.id} «Где ёлка в офисе\\?»",
+    ):
+        database.add_faq("Где подарки?", "Под ёлкой.", "Офис", ["где елка в офисе"])
+
+    assert len(database.list_faqs()) == 1
+
+
+def test_every_taken_text_is_reported_at_once(database, tree):
+    with pytest.raises(DuplicateQuestionError) as caught:
+        database.add_faq(
+            "Где ёлка в офисе", "Ответ", "Офис", ["как найти ёлку", "новая"]
+        )
+
+    assert caught.value.question is not None
+    assert caught.value.question.faq_id == tree.id
+    assert [d.text for d in caught.value.phrasings] == ["как найти ёлку"]
+
+
+def test_update_refuses_texts_of_another_entry(database, tree):
+    other = database.add_faq("Где кухня?", "На втором этаже.", "Офис")
+
+    with pytest.raises(DuplicateQuestionError, match="Такой вопрос уже есть"):
+        database.update_faq(other.id, question="где ёлка в офисе")
+    with pytest.raises(DuplicateQuestionError, match="уже есть в записи"):
+        database.update_faq(other.id, phrasings=["Как найти ёлку?"])
+
+    assert database.get_faq(other.id) == other
+
+
+def test_an_entry_may_keep_and_rephrase_its_own_texts(database, tree):
+    updated = database.update_faq(
+        tree.id, question="где ёлка в офисе", phrasings=["Как найти ёлку?"]
+    )
+
+    assert updated.question == "где ёлка в офисе"
+    assert updated.phrasings == ("Как найти ёлку?",)
+
+
+def test_upsert_refuses_a_question_of_another_entry(database, tree):
+    with pytest.raises(DuplicateQuestionError):
+        database.upsert_faq_by_external_id("x1", "Где ёлка в офисе", "A", "Офис")
+
+    assert database.get_faq_by_external_id("x1") is None
+
+
+# ------------------------------------------------------------------- import
+
+
+def test_an_import_is_written_in_one_transaction(database, tree):
+    revision = database.faq_revision()
+
+    result = database.apply_faq_import(
+        [
+            FaqImportRow("офис", "Где кухня?", "На 2 этаже.", ("кухня", "Кухня", " ")),
+            FaqImportRow("Кадры", "Как взять отпуск?", "Заявлением.", None, None, "h1"),
+            FaqImportRow("ОФИС", "Где ёлка в офисе?", "У окна.", (), tree.id),
+        ]
+    )
+
+    assert result == ImportResult(added=2, changed=1)
+    assert database.faq_revision() == revision + 1
+    assert [c.name for c in database.list_categories()] == ["Офис", "Кадры"]
+    records = {r.question: r for r in database.list_faqs()}
+    assert records["Где кухня?"].phrasings == ("кухня",)
+    assert records["Как взять отпуск?"].external_id == "h1"
+    assert records["Где ёлка в офисе?"].answer == "У окна."
+    assert records["Где ёлка в офисе?"].phrasings == ()
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [
+            FaqImportRow("Офис", "Где кухня?", "A"),
+            FaqImportRow("Офис", "где кухня", "B"),
+        ],
+        [
+            FaqImportRow("Офис", "Где кухня?", "A"),
+            FaqImportRow("Офис", "Как найти ёлку", "B"),
+        ],
+        [
+            FaqImportRow("Офис", "Где кухня?", "A"),
+            FaqImportRow("Офис", "Где столовая?", "", ()),
+        ],
+        [
+            FaqImportRow("Офис", "Где кухня?", "A"),
+            FaqImportRow("Офис", "Где столовая?", "B", None, 404),
+        ],
+    ],
+    ids=["repeated-in-file", "taken", "empty-answer", "missing-entry"],
+)
+def test_an_import_with_a_bad_row_writes_nothing(database, tree, rows):
+    revision = database.faq_revision()
+
+    with pytest.raises(ValidationError):
+        database.apply_faq_import(rows)
+
+    assert [f.id for f in database.list_faqs()] == [tree.id]
+    assert database.faq_revision() == revision
+
+
+def test_an_empty_import_changes_nothing(database):
+    assert database.apply_faq_import([]) == ImportResult(0, 0)
+    assert database.faq_revision() == 0
 
 
 def test_list_faqs_filters_by_category_and_cyrillic_text(database):

@@ -96,6 +96,24 @@ def test_load_file_rejects_entries_without_fields(database, tmp_path):
         load_file(database, path)
 
 
+def test_load_file_refuses_a_question_that_another_entry_has(database, tmp_path):
+    path = tmp_path / "faq.json"
+    path.write_text(
+        json.dumps(
+            [
+                {"id": 1, "category": "A", "question": "Где кухня?", "answer": "Тут"},
+                {"id": 2, "category": "A", "question": "где кухня", "answer": "Там"},
+            ],
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+
+    with pytest.raises(ValidationError, match="Такой вопрос уже есть в записи"):
+        load_file(database, path)
+    assert [f.external_id for f in database.list_faqs()] == ["1"]
+
+
 def test_command_line_run_twice_adds_nothing_twice(tmp_path):
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     for _ in range(2):
