@@ -124,11 +124,22 @@ def test_an_editor_adds_an_entry_and_the_test_chat_answers_it(page, served_admin
     )
     _shot(page, "4-test-chat")
 
+    blocked = []
+    page.on(
+        "console", lambda m: "Content Security Policy" in m.text and blocked.append(m)
+    )
     page.click("text=Статистика")
     page.wait_for_url("**/stats")
-    assert page.locator("svg rect").count() >= 1
+    chart = page.locator("figure.chart svg.pygal-chart")
+    assert chart.get_attribute("role") == "img"
+    assert chart.locator(".series rect").count() >= 1
+    assert "нет ответа" in chart.locator(".legends").text_content()
     assert "Те же числа таблицей" in page.content()
     _shot(page, "5-stats")
+    page.goto(f"{served_admin}/stats?date_from=2020-01-01&date_to=2020-01-31")
+    assert "Нет вопросов за этот период" in page.locator("figure.chart").text_content()
+    _shot(page, "5-stats-empty")
+    assert not blocked, [m.text for m in blocked]
 
     page.click("nav >> text=Журнал")
     page.wait_for_url("**/logs")
