@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -39,11 +40,17 @@ MAX_INPUT_TOKENS = 128
 # OpenMP threads of the bundled engine; on a busy 2-core host one thread answers
 # a query in about a third of the time the default (one per core) takes
 DEFAULT_EMBEDDING_THREADS = 1
+# the model's forward pass is nearly all of a search's time (about 1 ms per
+# token); chat users repeat the same short questions, so the vectors of
+# recent single queries are kept (1.5 kB each); a long paste is not worth a slot
+QUERY_CACHE_SIZE = 2048
+QUERY_CACHE_MAX_CHARS = 300
 
 # similarity points (cosine * 100) from which an entry counts as a match.
 # e5 models score even unrelated russian sentences near 75-80, so their bar is
 # high: 87.5 gave the best mean answer accuracy over the development sets for
-# the 4-bit e5-small with faq_core's pipeline (docs/benchmarks.md); classic
+# the 4-bit e5-small with faq_core's pipeline (0.775, against 0.770 at 86.5,
+# 0.771 at 87 and 0.764 at 88; docs/benchmarks.md); classic
 # sentence-transformers models spread scores over 0..100.
 DEFAULT_THRESHOLDS: MappingProxyType[str, float] = MappingProxyType(
     {
@@ -167,6 +174,7 @@ class E5Embedder(Embedder):
         self.dim = int(self._model.dim)
         # the C engine keeps scratch buffers per model; one call at a time
         self._lock = threading.Lock()
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def _clip(self, texts: Sequence[str], is_query: bool) -> list[str]:
         def count(text: str) -> int:
@@ -185,7 +193,24 @@ class E5Embedder(Embedder):
         return _normalise(vectors)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, True)
+        if (
+            isinstance(texts, str)
+            or len(texts) != 1
+            or len(texts[0]) > QUERY_CACHE_MAX_CHARS
+        ):
+            return self._encode(texts, True)
+        text = texts[0]
+        with self._lock:
+            cached = self._query_cache.get(text)
+            if cached is not None:
+                self._query_cache.move_to_end(text)
+                return cached.reshape(1, -1).copy()
+        vector = self._encode(texts, True)
+        with self._lock:
+            self._query_cache[text] = vector[0].copy()
+            while len(self._query_cache) > QUERY_CACHE_SIZE:
+                self._query_cache.popitem(last=False)
+        return vector
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, False)

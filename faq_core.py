@@ -5,8 +5,10 @@ One message goes through these steps:
 1. small talk and empty messages get a reply of their own, never an FAQ entry;
 2. the text is cleaned (markup, greetings, politeness, case, ё, long
    context) and misspelt words are corrected against the FAQ vocabulary;
-3. dense search (`faq_search.FAQSearch`) and a BM25 ranker over Russian stems
-   (`lexical`) score every entry; the ranking fuses their per-query z-scores;
+3. dense search (`faq_search.FAQSearch`), a BM25 ranker over Russian stems
+   and a TF-IDF ranker over character n-grams (`lexical`) score every entry;
+   the ranking fuses their per-query z-scores, the dense one taken on
+   vectors centred on the FAQ's mean (less crowding of e5's narrow cone);
 4. the best entry gets a calibrated score in 0..100 and the bot answers,
    offers a few close entries ("did you mean"), or admits it has no answer.
 
@@ -20,15 +22,16 @@ threshold is given in similarity points (cosine * 100, as `SIMILARITY_THRESHOLD`
 from __future__ import annotations
 
 import logging
-import math
 import re
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from embeddings import default_threshold
-from lexical import LexicalDoc, LexicalIndex, RussianAnalyzer
+import numpy as np
+
+from embeddings import default_threshold, score_from_cosine
+from lexical import CharNgramIndex, LexicalDoc, LexicalIndex, RussianAnalyzer
 from models import Outcome
 from smalltalk import SmalltalkKind, respond
 from text_normalize import fold_case, normalize_query
@@ -55,19 +58,22 @@ REVERSAL_ENTRY = re.compile(r"\b(не|нет|отмен|отказ|отозв|а
 class EngineSettings:
     """Tuning of the pipeline; the defaults were chosen with benchmark.py."""
 
-    # weight of the lexical z-score next to the dense one in the ranking
-    lexical_weight: float = 0.15
+    # weights of the BM25 and the character n-gram z-scores next to the
+    # dense one in the ranking
+    lexical_weight: float = 0.1
+    ngram_weight: float = 0.15
     # calibrated points added when the entry covers all of the query's words
     coverage_bonus: float = 16.0
-    # an answer needs this lead over the runner-up, in calibrated points; a
-    # near tie becomes "did you mean" (a wider lead cost answer accuracy)
-    answer_margin: float = 1.0
+    # an answer needs this lead over the runner-up in the fused ranking
+    # (z-score units); a near tie becomes "did you mean". Wider leads, or a
+    # lead in calibrated points, cost answer accuracy on every set
+    answer_margin: float = 0.05
     # below the threshold, candidates this close to it are offered as choices
     choices_band: float = 12.0
     # and only those within this distance of the best one
     choices_spread: float = 8.0
     max_choices: int = 4
-    # dense hits fetched per query; the whole FAQ when it is smaller
+    # hits fetched from a search without `score_all`; FAQSearch scores all
     dense_depth: int = 400
 
 
@@ -106,6 +112,7 @@ class _Snapshot:
     revision: int
     faqs: dict[int, Any] = field(default_factory=dict)
     lexical: LexicalIndex | None = None
+    ngrams: CharNgramIndex | None = None
     negated: frozenset[int] = frozenset()
 
 
@@ -119,16 +126,12 @@ def calibrate(cosine: float, coverage: float, model_name: str, bonus: float) -> 
     return round(min(max(base + bonus * coverage, 0.0), 100.0), 2)
 
 
-def _zscores(values: list[float]) -> list[float]:
-    if len(values) < 2:
-        return [0.0 for _ in values]
-
-    mean = sum(values) / len(values)
-    spread = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+def _zscores(values: np.ndarray) -> np.ndarray:
+    """Per-query z-scores over the whole FAQ; all zero when nothing varies."""
+    spread = float(values.std()) if len(values) > 1 else 0.0
     if spread < 1e-9:
-        return [0.0 for _ in values]
-
-    return [(v - mean) / spread for v in values]
+        return np.zeros(len(values))
+    return (values - values.mean()) / spread
 
 
 class FAQEngine:
@@ -201,8 +204,8 @@ class FAQEngine:
         if snapshot.lexical is not None:
             searched = snapshot.lexical.corrector.correct(searched)
 
-        candidates = self._rank(searched, snapshot, max(limit, 1))
-        outcome, answer, choices = self._decide(searched, candidates, snapshot)
+        candidates, lead = self._rank(searched, snapshot, max(limit, 1))
+        outcome, answer, choices = self._decide(searched, candidates, lead, snapshot)
         reply = Reply(
             outcome=outcome,
             text_raw=raw,
@@ -239,13 +242,12 @@ class FAQEngine:
                 return self._snapshot
 
             faqs = {faq.id: faq for faq in self.database.list_faqs()}
-            lexical = LexicalIndex(
-                (
-                    LexicalDoc(faq.id, faq.question, tuple(faq.phrasings), faq.answer)
-                    for faq in faqs.values()
-                ),
-                analyzer=self._analyzer,
-            )
+            docs = [
+                LexicalDoc(faq.id, faq.question, tuple(faq.phrasings), faq.answer)
+                for faq in faqs.values()
+            ]
+            lexical = LexicalIndex(docs, analyzer=self._analyzer)
+            ngrams = CharNgramIndex(docs)
             negated = frozenset(
                 faq.id
                 for faq in faqs.values()
@@ -253,7 +255,7 @@ class FAQEngine:
                     fold_case(" ".join((faq.question, *faq.phrasings)))
                 )
             )
-            self._snapshot = _Snapshot(revision, faqs, lexical, negated)
+            self._snapshot = _Snapshot(revision, faqs, lexical, ngrams, negated)
             logger.info(
                 "lexical index rebuilt for faq revision %s: %d entries",
                 revision,
@@ -261,46 +263,64 @@ class FAQEngine:
             )
             return self._snapshot
 
-    def _rank(self, searched: str, snapshot: _Snapshot, limit: int) -> list[Candidate]:
+    def _dense(
+        self, searched: str, ids: list[int], limit: int
+    ) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+        """Raw and centred cosines for `ids`, and the text each one matched."""
+        cosine = np.full(len(ids), np.nan)
+        centred = np.full(len(ids), np.nan)
+        matched: dict[int, str] = {}
+        position = {faq_id: k for k, faq_id in enumerate(ids)}
+        score_all = getattr(self.search, "score_all", None)
+        if score_all is not None:
+            scores = score_all(searched)
+            if scores is not None:
+                for k, faq_id in enumerate(scores.faq_ids):
+                    if faq_id in position:
+                        cosine[position[faq_id]] = scores.cosine[k]
+                        centred[position[faq_id]] = scores.centred[k]
+                        matched[faq_id] = scores.matched_text[k]
+        else:
+            # a search without score_all (a stand-in): its top hits, uncentred
+            depth = max(min(self.settings.dense_depth, len(ids)), limit)
+            for hit in self.search.search(searched, limit=depth):
+                if hit.faq_id in position:
+                    cosine[position[hit.faq_id]] = hit.score / 100.0
+                    matched[hit.faq_id] = hit.matched_text
+            centred = cosine.copy()
+        # entries the index does not hold yet count as the weakest seen, so
+        # the z-scores stay comparable
+        for values in (cosine, centred):
+            known = ~np.isnan(values)
+            values[~known] = values[known].min() if known.any() else 0.0
+        return cosine, centred, matched
+
+    def _rank(
+        self, searched: str, snapshot: _Snapshot, limit: int
+    ) -> tuple[list[Candidate], float]:
+        """Candidates best first, and the lead of the first in fused z-units."""
         settings = self.settings
-        depth = max(min(settings.dense_depth, len(snapshot.faqs)), limit)
-        dense_hits = {
-            hit.faq_id: hit
-            for hit in self.search.search(searched, limit=depth)
-            if hit.faq_id in snapshot.faqs
-        }
-        lexical_hits = (
-            {hit.faq_id: hit for hit in snapshot.lexical.search(searched)}
-            if snapshot.lexical is not None
-            else {}
-        )
-
-        ids = list(dense_hits.keys() | lexical_hits.keys())
+        ids = list(snapshot.faqs)
         if not ids:
-            return []
+            return [], 0.0
 
-        # entries past the dense depth or without a shared stem count as the
-        # weakest seen, so the z-scores stay comparable
-        dense_floor = min((h.score for h in dense_hits.values()), default=0.0)
-        dense = [dense_hits[i].score if i in dense_hits else dense_floor for i in ids]
-        lexical = [lexical_hits[i].score if i in lexical_hits else 0.0 for i in ids]
-        missing = len(snapshot.faqs) - len(ids)
-        fused = [
-            d + settings.lexical_weight * lex
-            for d, lex in zip(
-                _zscores(dense + [dense_floor] * missing)[: len(ids)],
-                _zscores(lexical + [0.0] * missing)[: len(ids)],
-                strict=True,
-            )
-        ]
+        cosine, centred, matched = self._dense(searched, ids, limit)
+        bm25 = np.zeros(len(ids))
+        coverage = np.zeros(len(ids))
+        if snapshot.lexical is not None:
+            position = {faq_id: k for k, faq_id in enumerate(ids)}
+            for hit in snapshot.lexical.search(searched):
+                bm25[position[hit.faq_id]] = hit.score
+                coverage[position[hit.faq_id]] = hit.coverage
+        fused = _zscores(centred) + settings.lexical_weight * _zscores(bm25)
+        if snapshot.ngrams is not None:
+            fused += settings.ngram_weight * _zscores(snapshot.ngrams.scores(searched))
 
         order = sorted(range(len(ids)), key=lambda k: (-fused[k], ids[k]))
+        lead = float(fused[order[0]] - fused[order[1]]) if len(ids) > 1 else 1e9
         candidates = []
         for k in order[: max(limit, settings.max_choices + 1)]:
             faq = snapshot.faqs[ids[k]]
-            coverage = lexical_hits[ids[k]].coverage if ids[k] in lexical_hits else 0.0
-            cosine = dense[k] / 100.0
-            hit = dense_hits.get(ids[k])
             candidates.append(
                 Candidate(
                     faq_id=faq.id,
@@ -309,31 +329,37 @@ class FAQEngine:
                     category=faq.category,
                     category_id=faq.category_id,
                     score=calibrate(
-                        cosine, coverage, self.model_name, settings.coverage_bonus
+                        float(cosine[k]),
+                        float(coverage[k]),
+                        self.model_name,
+                        settings.coverage_bonus,
                     ),
-                    dense=round(dense[k], 2),
-                    lexical=round(coverage * 100.0, 2),
-                    matched_text=hit.matched_text if hit else faq.question,
+                    dense=score_from_cosine(float(cosine[k])),
+                    lexical=round(float(coverage[k]) * 100.0, 2),
+                    matched_text=matched.get(faq.id, faq.question),
                 )
             )
-        return candidates
+        return candidates, lead
 
     def _decide(
-        self, searched: str, candidates: list[Candidate], snapshot: _Snapshot
+        self,
+        searched: str,
+        candidates: list[Candidate],
+        lead: float,
+        snapshot: _Snapshot,
     ) -> tuple[Outcome, Candidate | None, tuple[Candidate, ...]]:
         if not candidates:
             return Outcome.NO_ANSWER, None, ()
 
         settings = self.settings
         best = candidates[0]
-        runner_up = candidates[1].score if len(candidates) > 1 else 0.0
         flips_meaning = bool(REVERSAL_QUERY.search(searched)) and (
             best.faq_id not in snapshot.negated
         )
 
         if (
             best.score >= self.answer_floor
-            and best.score - runner_up >= settings.answer_margin
+            and lead >= settings.answer_margin
             and not flips_meaning
         ):
             return Outcome.ANSWERED, best, ()

@@ -1,10 +1,14 @@
-"""A BM25 ranker over Russian word stems for FAQ entries.
+"""Lexical rankers for FAQ entries: BM25 over word stems, TF-IDF over n-grams.
 
 The dense model misses rare exact terms (product names, «VPN», «НДФЛ») and
-the lexical ranker misses paraphrases; the pipeline fuses both. Each FAQ
-entry is one document made of its question, its extra phrasings and, with a
-smaller weight, its answer. Words are folded to lower case, ё to е, and
+the lexical rankers miss paraphrases; the pipeline fuses all three. For BM25
+each FAQ entry is one document made of its question, its extra phrasings and,
+with a smaller weight, its answer. Words are folded to lower case, ё to е, and
 reduced to Snowball stems, so «отпуска», «отпуском» and «отпуск» match.
+
+`CharNgramIndex` compares character 3-5-grams of words instead: it needs no
+stemmer, so it still links words the stemmer or the typo corrector miss
+(«офромить», «впн-клиент», suffixes Snowball cuts differently).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 import pymorphy3
 import Stemmer
 
@@ -40,6 +45,9 @@ DEFAULT_K1 = 1.2
 DEFAULT_B = 0.5
 # an answer is long and wordy: its words count, but less than the question's
 DEFAULT_ANSWER_WEIGHT = 0.3
+# character n-gram sizes; 3-5 ranked best with the dense model on the
+# development sets (docs/benchmarks.md)
+NGRAM_SIZES = (3, 4, 5)
 
 
 @dataclass(frozen=True)
@@ -176,3 +184,84 @@ class LexicalIndex:
             )
             for position, score in ranked
         ]
+
+
+def char_ngrams(text: str, sizes: Sequence[int] = NGRAM_SIZES) -> Counter[str]:
+    """Counts of the character n-grams of each word padded with spaces."""
+    counts: Counter[str] = Counter()
+    for word in tokenize(text):
+        padded = f" {word} "
+        for size in sizes:
+            for start in range(len(padded) - size + 1):
+                counts[padded[start : start + size]] += 1
+    return counts
+
+
+class CharNgramIndex:
+    """Cosine of sublinear TF-IDF vectors of word n-grams, one per FAQ entry.
+
+    An entry's document is its question and its extra phrasings; the answer
+    is left out, since its many words would drown the question's n-grams.
+    N-grams no entry has are dropped from the query before it is normalised,
+    so the score measures how well the query's known part matches.
+    """
+
+    def __init__(
+        self, docs: Iterable[LexicalDoc], sizes: Sequence[int] = NGRAM_SIZES
+    ) -> None:
+        self._sizes = tuple(sizes)
+        self.faq_ids: list[int] = []
+        counted = []
+        for doc in docs:
+            self.faq_ids.append(doc.faq_id)
+            counted.append(char_ngrams(" ".join((doc.question, *doc.phrasings))))
+
+        total = len(counted)
+        doc_freq: Counter[str] = Counter()
+        for counts in counted:
+            doc_freq.update(counts.keys())
+        # smoothed idf, as if one more document had every n-gram
+        self._idf = {
+            gram: math.log((1.0 + total) / (1.0 + freq)) + 1.0
+            for gram, freq in doc_freq.items()
+        }
+
+        positions: dict[str, list[int]] = {}
+        weights: dict[str, list[float]] = {}
+        for position, counts in enumerate(counted):
+            vector = {
+                gram: (1.0 + math.log(tf)) * self._idf[gram]
+                for gram, tf in counts.items()
+            }
+            norm = math.sqrt(sum(w * w for w in vector.values())) or 1.0
+            for gram, weight in vector.items():
+                positions.setdefault(gram, []).append(position)
+                weights.setdefault(gram, []).append(weight / norm)
+        self._postings = {
+            gram: (
+                np.asarray(positions[gram], dtype=np.intp),
+                np.asarray(weights[gram], dtype=np.float64),
+            )
+            for gram in positions
+        }
+
+    def __len__(self) -> int:
+        return len(self.faq_ids)
+
+    def scores(self, text: str) -> np.ndarray:
+        """Cosine similarity 0..1 of `text` to every entry, in `faq_ids` order."""
+        query = {
+            gram: (1.0 + math.log(tf)) * self._idf[gram]
+            for gram, tf in char_ngrams(text, self._sizes).items()
+            if gram in self._idf
+        }
+        if not query:
+            return np.zeros(len(self.faq_ids))
+
+        norm = math.sqrt(sum(w * w for w in query.values()))
+        # one weighted bincount over the postings of all query n-grams
+        positions = np.concatenate([self._postings[g][0] for g in query])
+        weights = np.concatenate(
+            [self._postings[g][1] * (w / norm) for g, w in query.items()]
+        )
+        return np.bincount(positions, weights=weights, minlength=len(self.faq_ids))

@@ -16,6 +16,8 @@ from embeddings import (
     DEFAULT_MODEL_NAME,
     MAX_INPUT_CHARS,
     MAX_INPUT_TOKENS,
+    QUERY_CACHE_MAX_CHARS,
+    QUERY_CACHE_SIZE,
     E5Embedder,
     clip_text,
     default_threshold,
@@ -221,3 +223,21 @@ def test_faq_search_over_sentence_transformers(database, minilm, tmp_path):
     assert hits[0].matched_text == "How do I connect to the VPN?"
     assert hits[0].score > hits[1].score
     assert search._collection.metadata["model"] == minilm.name
+
+
+def test_repeated_query_is_served_from_the_cache(embedder):
+    text = "как оформить отпуск на следующей неделе"
+    first = embedder.embed_queries([text])
+    started = time.perf_counter()
+    again = embedder.embed_queries([text])
+    took = time.perf_counter() - started
+
+    assert np.array_equal(first, again) and again.shape == (1, embedder.dim)
+    # a copy: changing the result must not change what later calls get
+    again[0, 0] += 1.0
+    assert np.array_equal(embedder.embed_queries([text]), first)
+    assert took < 0.005
+    assert len(embedder._query_cache) <= QUERY_CACHE_SIZE
+    blob = "а" * (QUERY_CACHE_MAX_CHARS + 1)
+    embedder.embed_queries([blob])
+    assert blob not in embedder._query_cache

@@ -147,3 +147,27 @@ def test_politeness_only_is_small_talk(search_faq_engine):
     reply = search_faq_engine.ask("Здравствуйте, подскажите пожалуйста")
     assert reply.outcome is Outcome.SMALLTALK
     assert reply.candidates == ()
+
+
+class _HitsOnly:
+    """A dense search with `search` alone, as a stand-in front end might pass."""
+
+    def __init__(self, search) -> None:
+        self.embedder = search.embedder
+        self._search = search
+
+    def search(self, text, limit=5):
+        return self._search.search(text, limit=limit)
+
+
+def test_a_search_without_score_all_still_gives_the_three_outcomes(
+    search_faq_engine,
+):
+    engine = FAQEngine(search_faq_engine.database, _HitsOnly(search_faq_engine.search))
+
+    assert _question(engine.ask("Как оформить отпуск?")) == "Как оформить отпуск?"
+    assert engine.ask("погода в Москве").answer is None
+    tie = FAQEngine(
+        engine.database, engine.search, settings=EngineSettings(answer_margin=50.0)
+    ).ask("как оформить")
+    assert tie.outcome is Outcome.CHOICES and len(tie.choices) >= 2

@@ -272,3 +272,39 @@ def test_search_without_changes_stays_cheap(database, tmp_path):
         timings.append((time.perf_counter() - started) * 1000)
 
     assert statistics.median(timings) < 20.0, timings
+
+
+def test_score_all_ranks_every_entry_from_the_stored_vectors(database, faq_search):
+    ids = _seed(database)
+
+    scores = faq_search.score_all("как взять отпуск")
+    hits = faq_search.search("как взять отпуск", limit=3)
+
+    assert sorted(scores.faq_ids) == sorted(ids.values())
+    by_id = dict(zip(scores.faq_ids, scores.cosine, strict=True))
+    assert [h.score for h in hits] == [
+        pytest.approx(by_id[h.faq_id] * 100, abs=0.01) for h in hits
+    ]
+    leave = scores.faq_ids.index(ids["leave"])
+    assert scores.matched_text[leave] == "как взять отпуск"
+    assert scores.matched_kind[leave] == "phrasing"
+    # centring spreads the scores apart but keeps the clear winner first
+    assert int(scores.centred.argmax()) == leave
+    assert np.ptp(scores.centred) > np.ptp(scores.cosine)
+    assert faq_search.score_all("  ") is None
+
+
+def test_vectors_are_read_back_after_each_sync(database, faq_search):
+    ids = _seed(database)
+    faq_search.search("прогрев")
+    matrix = faq_search._matrix
+    stored = faq_search._collection.get(include=["embeddings"])
+    for vector_id, vector in zip(stored["ids"], stored["embeddings"], strict=True):
+        row = [e.vector_id for e in matrix.entries].index(vector_id)
+        assert np.allclose(matrix.vectors[row], vector)
+
+    database.update_faq(ids["ndfl"], question="Где взять справку о доходах?")
+    hit = faq_search.search("Где взять справку о доходах?", limit=1)[0]
+
+    assert hit.faq_id == ids["ndfl"] and hit.score > 95
+    assert len(faq_search._matrix.entries) == faq_search.count() == 6

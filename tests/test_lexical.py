@@ -6,7 +6,13 @@ import time
 
 import pytest
 
-from lexical import LexicalDoc, LexicalIndex, RussianAnalyzer
+from lexical import (
+    CharNgramIndex,
+    LexicalDoc,
+    LexicalIndex,
+    RussianAnalyzer,
+    char_ngrams,
+)
 
 DOCS = (
     LexicalDoc(1, "Как оформить отпуск?", ("Заявление на отпуск",), "Через кадры."),
@@ -77,3 +83,35 @@ def test_rebuild_for_300_entries_is_cheap():
     index = LexicalIndex(docs, analyzer=analyzer)
     assert time.perf_counter() - started < 1.0
     assert len(index) == 300
+
+
+def test_char_ngrams_link_a_typo_the_stems_miss():
+    ngrams = CharNgramIndex(DOCS)
+    scores = ngrams.scores("как офромить отпуск")
+
+    assert ngrams.faq_ids[int(scores.argmax())] == 1
+    assert scores.min() >= 0.0 and scores.max() <= 1.0 + 1e-9
+    # the question itself, n-gram for n-gram, is the best possible match
+    exact = ngrams.scores("Как подключиться к VPN из дома?")
+    assert ngrams.faq_ids[int(exact.argmax())] == 3 and exact.max() > 0.8
+    assert not ngrams.scores("zzz qqq").any()
+    assert not ngrams.scores("").any()
+
+
+def test_char_ngrams_of_a_word_are_padded():
+    grams = char_ngrams("Отпуск")
+    assert {" от", "отп", "ск ", " отпу", "пуск "} <= set(grams)
+    assert "ё" not in "".join(char_ngrams("ёлка"))
+
+
+def test_char_ngram_search_over_300_entries_is_cheap():
+    docs = [
+        LexicalDoc(n, f"Вопрос номер {n} про отпуск и пропуск {n * 7}", (), "ответ")
+        for n in range(300)
+    ]
+    ngrams = CharNgramIndex(docs)
+    started = time.perf_counter()
+    for _ in range(20):
+        scores = ngrams.scores("вопрос про отпуск номер 42")
+    assert (time.perf_counter() - started) / 20 < 0.005
+    assert len(scores) == len(ngrams) == 300
