@@ -7,7 +7,9 @@ typed commands with `imbot.command.answer`, which posts a new message in the
 dialog of the pressed keyboard.
 
 `COMMANDS` is the one table of bot commands: `register_bot.py` registers exactly
-these, and `Conversation` routes presses through the same table.
+these, and `Conversation` routes presses through the same table. What to answer
+and what to store is `faq_dialog`'s, shared with the Telegram bot; this module
+turns it into BB-code messages and keyboards.
 """
 
 from __future__ import annotations
@@ -16,20 +18,20 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 import b24_texts as texts
 from b24_api import Bitrix24API, Bitrix24APIError, escape_bbcode
 from b24_event import Bitrix24Event
-from database import CategoryRecord, Database, FaqRecord, Outcome, RatingResult
+from database import Database, FaqRecord, Outcome, RatingResult
+from faq_dialog import CATEGORY_QUESTION_LIMIT as CATEGORY_QUESTION_LIMIT
+from faq_dialog import SIMILAR_LIMIT as SIMILAR_LIMIT
+from faq_dialog import Answer, Candidate, Engine, FaqDialog, Search, Turn
+from faq_dialog import Reply as Reply
 
 logger = logging.getLogger(__name__)
 
 PLATFORM = "bitrix24"
-# how many related questions an answer offers as buttons
-SIMILAR_LIMIT = 3
-# how many questions a category shows as buttons before asking to type instead
-CATEGORY_QUESTION_LIMIT = 20
 
 
 class CommandName(StrEnum):
@@ -53,28 +55,6 @@ class Decision:
     faq_id: int | None = None
 
 
-class Candidate(Protocol):
-    faq_id: int
-    question: str
-    score: float
-
-
-class Reply(Protocol):
-    """The part of `faq_core.Reply` the conversation reads."""
-
-    outcome: str
-    answer: Candidate | None
-    choices: Sequence[Candidate]
-    candidates: Sequence[Candidate]
-    smalltalk_reply: str | None
-    text_raw: str
-    text_searched: str
-
-
-class Engine(Protocol):
-    def ask(self, text: str) -> Reply: ...
-
-
 Keyboard = list[dict[str, Any]]
 
 
@@ -90,10 +70,7 @@ class Conversation:
         near_score: float = 0.0,
     ) -> None:
         self.api = api
-        self.engine = engine
-        self.database = database
-        # candidates scoring below this are never offered as buttons
-        self.near_score = near_score
+        self.dialog = FaqDialog(engine, database, PLATFORM, near_score=near_score)
 
     def handle(self, event: Bitrix24Event) -> Decision:
         """Answer one event; raise only on platform or database failures."""
@@ -124,49 +101,28 @@ class Conversation:
     def search(self, event: Bitrix24Event, text: str) -> Decision:
         if text.strip():
             self.api.send_typing(event.dialog_id)
-        reply = self.engine.ask(text)
-        outcome = Outcome(reply.outcome)
-        answer = reply.answer if outcome is Outcome.ANSWERED else None
-        ids = self.database.log_interaction(
-            PLATFORM,
-            event.user_id,
-            event.dialog_id,
-            reply.text_raw,
-            reply.text_searched,
-            outcome,
-            faq_id=answer.faq_id if answer else None,
-            score=_top_score(reply),
-            candidates=[(c.faq_id, c.score) for c in reply.candidates],
-            message_id=event.message_id,
+        found = self.dialog.search(
+            Turn(event.user_id, event.dialog_id, text, event.message_id)
         )
-        log_id = ids.answer_log_id
-        decision = Decision(outcome.value, _top_score(reply), answer and answer.faq_id)
-
-        if outcome is Outcome.ANSWERED and answer is not None:
-            faq = self.database.get_faq(answer.faq_id)
-            if faq is None:
-                return self._no_answer(event, text, reply, log_id)
-            self._send_answer(event, faq, log_id)
-        elif outcome is Outcome.CHOICES:
-            rows = [self._choice_button(log_id, c) for c in reply.choices]
+        if found.answer is not None:
+            self._send_answer(event, found.answer)
+        elif found.outcome is Outcome.CHOICES:
+            rows = [self._choice_button(found.log_id, c) for c in found.reply.choices]
             rows.append([self._all_categories_button()])
             self._say(event, texts.CHOICES, rows)
-        elif outcome is Outcome.SMALLTALK:
-            self._say(event, reply.smalltalk_reply or texts.EMPTY_MESSAGE)
-        elif outcome is Outcome.EMPTY:
+        elif found.outcome is Outcome.SMALLTALK:
+            self._say(event, found.reply.smalltalk_reply or texts.EMPTY_MESSAGE)
+        elif found.outcome is Outcome.EMPTY:
             if not event.is_group_chat:
                 self._say(event, texts.EMPTY_MESSAGE)
         else:
-            self._no_answer(event, text, reply, log_id)
-        return decision
+            self._no_answer(event, text, found)
+        return Decision(found.outcome.value, found.score, found.faq_id)
 
-    def _no_answer(
-        self, event: Bitrix24Event, text: str, reply: Reply, log_id: int
-    ) -> None:
+    def _no_answer(self, event: Bitrix24Event, text: str, found: Search) -> None:
         quote = escape_bbcode(texts.shorten(text, texts.QUOTE_LIMIT))
         message = texts.NO_ANSWER.format(question=quote)
-        near = [c for c in reply.candidates if c.score >= self.near_score]
-        rows = [self._choice_button(log_id, c) for c in near[:SIMILAR_LIMIT]]
+        rows = [self._choice_button(found.log_id, c) for c in found.near]
         if rows:
             message += texts.NO_ANSWER_NEAR
         rows.extend(self._category_rows())
@@ -188,55 +144,49 @@ class Conversation:
         return Decision("categories")
 
     def open_category(self, event: Bitrix24Event) -> Decision:
-        category_id = _int_param(event.command_params)
-        category = self._find_category(category_id)
-        if category is None:
+        page = self.dialog.category(_int_param(event.command_params))
+        if page is None:
             self._say(event, texts.CATEGORY_GONE, self._category_rows())
             return Decision("category_gone")
 
-        faqs = self.database.list_faqs(category_id=category.id)
-        if not faqs:
-            message = texts.CATEGORY_EMPTY.format(name=category.name)
+        name = page.category.name
+        if not page.faqs:
+            message = texts.CATEGORY_EMPTY.format(name=name)
             self._say(event, message, self._category_rows())
             return Decision("category_empty")
 
-        shown = faqs[:CATEGORY_QUESTION_LIMIT]
-        message = texts.CATEGORY.format(name=category.name)
-        if len(faqs) > len(shown):
-            message += texts.CATEGORY_MORE.format(shown=len(shown), total=len(faqs))
-        rows = [[self._faq_button(faq)] for faq in shown]
+        message = texts.CATEGORY.format(name=name)
+        if page.total > len(page.faqs):
+            message += texts.CATEGORY_MORE.format(
+                shown=len(page.faqs), total=page.total
+            )
+        rows = [[self._faq_button(faq)] for faq in page.faqs]
         rows.append([self._all_categories_button()])
         self._say(event, message, rows)
         return Decision("category")
 
     def open_faq(self, event: Bitrix24Event) -> Decision:
         faq_id = _int_param(event.command_params)
-        faq = self.database.get_faq(faq_id) if faq_id else None
-        if faq is None:
-            self._say(event, texts.FAQ_GONE, self._category_rows())
-            return Decision("faq_gone")
-        log_id = self._log_opened(event, faq, candidates=())
-        self._send_answer(event, faq, log_id)
-        return Decision("faq_opened", faq_id=faq.id)
+        answer = self.dialog.open_faq(_opened_turn(event), faq_id)
+        return self._show_opened(event, answer, "faq_opened")
 
     def open_choice(self, event: Bitrix24Event) -> Decision:
         """A "did you mean" or related-question button: open it, note the choice."""
         raw_log_id, _, raw_faq_id = event.command_params.strip().partition(" ")
-        log_id, faq_id = _int_param(raw_log_id), _int_param(raw_faq_id)
-        origin = self.database.get_answer_log(log_id) if log_id else None
-        faq = self.database.get_faq(faq_id) if faq_id else None
-        if faq is None:
+        answer = self.dialog.open_choice(
+            _opened_turn(event), _int_param(raw_log_id), _int_param(raw_faq_id)
+        )
+        return self._show_opened(event, answer, "choice")
+
+    def _show_opened(
+        self, event: Bitrix24Event, answer: Answer | None, name: str
+    ) -> Decision:
+        """Reply to a button that opened an entry, or say that it is gone."""
+        if answer is None:
             self._say(event, texts.FAQ_GONE, self._category_rows())
             return Decision("faq_gone")
-
-        others: tuple[tuple[int, float], ...] = ()
-        if origin is not None:
-            self.database.record_choice(origin.id, faq.id)
-            skip = {faq.id, origin.faq_id}
-            others = tuple(pair for pair in origin.candidates if pair[0] not in skip)
-        log_id = self._log_opened(event, faq, candidates=others)
-        self._send_answer(event, faq, log_id)
-        return Decision("choice", faq_id=faq.id)
+        self._send_answer(event, answer)
+        return Decision(name, faq_id=answer.faq.id)
 
     def show_help(self, event: Bitrix24Event) -> Decision:
         return self.welcome(event)
@@ -250,49 +200,42 @@ class Conversation:
         return self._rate(event, helpful=False)
 
     def _rate(self, event: Bitrix24Event, helpful: bool) -> Decision:
-        log_id = _int_param(event.command_params)
-        result = (
-            self.database.record_rating(log_id, event.user_id, helpful)
-            if log_id
-            else RatingResult.UNKNOWN_ANSWER
+        rating = self.dialog.rate(
+            _int_param(event.command_params), event.user_id, helpful
         )
-        if result is RatingResult.NOT_ASKER:
+        if rating.result is RatingResult.NOT_ASKER:
             self._say(event, texts.NOT_YOUR_ANSWER)
             return Decision("rating_not_asker")
-        if result is RatingResult.UNKNOWN_ANSWER:
+        if rating.result is RatingResult.UNKNOWN_ANSWER:
             self._say(event, texts.BAD_BUTTON)
             return Decision("rating_unknown_answer")
 
-        answer_log = self.database.get_answer_log(log_id)
-        self._remove_rating_buttons(event, answer_log)
-        if result is RatingResult.ALREADY_RATED:
+        related = self._related_rows(rating.log_id, rating.related)
+        self._remove_rating_buttons(event, related)
+        if rating.result is RatingResult.ALREADY_RATED:
             self._say(event, texts.ALREADY_RATED)
             return Decision("rating_repeated")
         if helpful:
             self._say(event, texts.THANKS_HELPFUL)
-            return Decision("rated_helpful", faq_id=answer_log and answer_log.faq_id)
+            return Decision("rated_helpful", faq_id=rating.faq_id)
 
         message = texts.THANKS_NOT_HELPFUL
-        rows: list[list[dict[str, str]]] = []
-        if answer_log is not None:
-            shown = {answer_log.faq_id, answer_log.chosen_faq_id}
-            for faq in self._faqs(answer_log.candidates, skip=shown):
-                rows.append(self._choice_button(log_id, faq))
-        if rows:
+        if related:
             message += texts.THANKS_NOT_HELPFUL_NEXT
         categories = self._category_rows()
         if categories:
             message += texts.THANKS_NOT_HELPFUL_CATEGORIES
-        self._say(event, message, rows + categories)
-        return Decision("rated_not_helpful", faq_id=answer_log and answer_log.faq_id)
+        self._say(event, message, related + categories)
+        return Decision("rated_not_helpful", faq_id=rating.faq_id)
 
-    def _remove_rating_buttons(self, event: Bitrix24Event, answer_log: Any) -> None:
+    def _remove_rating_buttons(
+        self, event: Bitrix24Event, related: list[list[dict[str, str]]]
+    ) -> None:
         """Take the rating row off the pressed answer, keep its related questions."""
         message_id = event.message_id
         if not message_id:
             return
-        rows = self._similar_rows(answer_log) if answer_log is not None else []
-        keyboard = self.api.create_keyboard(rows) if rows else "N"
+        keyboard = self.api.create_keyboard(related) if related else "N"
         self.api.update_message(message_id, keyboard=keyboard)
 
     # commands
@@ -305,64 +248,25 @@ class Conversation:
 
     # building blocks
 
-    def _send_answer(self, event: Bitrix24Event, faq: FaqRecord, log_id: int) -> None:
+    def _send_answer(self, event: Bitrix24Event, answer: Answer) -> None:
+        faq = answer.faq
         message = texts.ANSWER.format(question=faq.question, answer=faq.answer)
-        answer_log = self.database.get_answer_log(log_id)
-        rows = self._similar_rows(answer_log) if answer_log is not None else []
+        rows = self._related_rows(answer.log_id, answer.related)
         if rows:
             message += texts.SIMILAR
         message += texts.RATE
         rows.append(
             [
-                self._button(texts.BUTTON_YES, CommandName.HELPFUL_YES, log_id),
-                self._button(texts.BUTTON_NO, CommandName.HELPFUL_NO, log_id),
+                self._button(texts.BUTTON_YES, CommandName.HELPFUL_YES, answer.log_id),
+                self._button(texts.BUTTON_NO, CommandName.HELPFUL_NO, answer.log_id),
             ]
         )
         self._say(event, message, rows)
 
-    def _similar_rows(self, answer_log: Any) -> list[list[dict[str, str]]]:
-        """Related questions of an answer, derived from its stored candidates.
-
-        Built the same way when the answer is sent and when its rating buttons
-        are taken off, so the rest of the keyboard stays as it was.
-        """
-        skip = {answer_log.faq_id, answer_log.chosen_faq_id}
-        faqs = self._faqs(answer_log.candidates, skip=skip)
-        return [self._choice_button(answer_log.id, faq) for faq in faqs]
-
-    def _faqs(
-        self, candidates: Sequence[tuple[int, float]], skip: set[int | None]
-    ) -> list[FaqRecord]:
-        faqs = []
-        for faq_id, score in candidates:
-            if faq_id in skip or score < self.near_score:
-                continue
-            faq = self.database.get_faq(faq_id)
-            if faq is not None:
-                faqs.append(faq)
-            if len(faqs) == SIMILAR_LIMIT:
-                break
-        return faqs
-
-    def _log_opened(
-        self,
-        event: Bitrix24Event,
-        faq: FaqRecord,
-        candidates: Sequence[tuple[int, float]],
-    ) -> int:
-        """Log an entry opened by a button as an answered question of its own."""
-        ids = self.database.log_interaction(
-            PLATFORM,
-            event.user_id,
-            event.dialog_id,
-            event.message_text or f"/{event.command_name} {event.command_params}",
-            faq.question,
-            Outcome.ANSWERED,
-            faq_id=faq.id,
-            candidates=candidates,
-            message_id=event.message_id,
-        )
-        return ids.answer_log_id
+    def _related_rows(
+        self, log_id: int | None, faqs: Sequence[FaqRecord]
+    ) -> list[list[dict[str, str]]]:
+        return [self._choice_button(log_id, faq) for faq in faqs]
 
     def _category_rows(self) -> list[list[dict[str, str]]]:
         return [
@@ -373,23 +277,14 @@ class Conversation:
                     c.id,
                 )
             ]
-            for c in self.database.list_categories()
-            if c.faq_count > 0
+            for c in self.dialog.categories()
         ]
-
-    def _find_category(self, category_id: int | None) -> CategoryRecord | None:
-        if not category_id:
-            return None
-        for category in self.database.list_categories():
-            if category.id == category_id:
-                return category
-        return None
 
     def _faq_button(self, faq: FaqRecord) -> dict[str, str]:
         return self._button(faq.question, CommandName.FAQ, faq.id)
 
     def _choice_button(
-        self, log_id: int, faq: Candidate | FaqRecord
+        self, log_id: int | None, faq: Candidate | FaqRecord
     ) -> list[dict[str, str]]:
         faq_id = faq.id if isinstance(faq, FaqRecord) else faq.faq_id
         return [self._button(faq.question, CommandName.CHOICE, f"{log_id} {faq_id}")]
@@ -471,17 +366,15 @@ COMMANDS: tuple[BotCommand, ...] = (
 COMMANDS_BY_NAME: dict[str, BotCommand] = {c.name.value: c for c in COMMANDS}
 
 
+def _opened_turn(event: Bitrix24Event) -> Turn:
+    """The turn of a button press, logged as the command it sent."""
+    text = event.message_text or f"/{event.command_name} {event.command_params}"
+    return Turn(event.user_id, event.dialog_id, text, event.message_id)
+
+
 def _int_param(value: str) -> int | None:
     try:
         number = int(value.strip())
     except (AttributeError, ValueError):
         return None
     return number if number > 0 else None
-
-
-def _top_score(reply: Reply) -> float | None:
-    if reply.answer is not None:
-        return reply.answer.score
-    if reply.candidates:
-        return reply.candidates[0].score
-    return None

@@ -1,7 +1,7 @@
 """What the Telegram bot does with each message and button press.
 
-`Conversation` decides and stores: it asks the FAQ engine, writes the logs and
-ratings, and returns the replies as `Action`s without touching the network.
+`Conversation` leaves deciding and storing to `faq_dialog` (shared with the
+Bitrix24 bot) and returns its replies as `Action`s without touching the network.
 `deliver` sends those actions through a python-telegram-bot `Bot` (or anything
 with the same coroutine methods). The texts are the Bitrix24 bot's
 (`b24_texts`), converted from BB-code to Telegram HTML, so both front ends say
@@ -18,16 +18,15 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
 import b24_texts as texts
-from b24_conversation import CATEGORY_QUESTION_LIMIT, SIMILAR_LIMIT
-from database import CategoryRecord, Database, FaqRecord, RatingResult
-from models import Outcome, Platform
+from database import Database, FaqRecord, Outcome, Platform, RatingResult
+from faq_dialog import Answer, Engine, FaqDialog, Search, Turn
 from tg_format import bbcode_to_html, plain_to_html, split_html
 
 logger = logging.getLogger(__name__)
@@ -96,20 +95,13 @@ Action = SendMessage | EditKeyboard | AnswerCallback
 Rows = list[list[InlineKeyboardButton]]
 
 
-class Engine(Protocol):
-    def ask(self, text: str) -> Any: ...
-
-
 class Conversation:
     """Turns one message or button press into logs, ratings and replies."""
 
     def __init__(
         self, engine: Engine, database: Database, *, near_score: float = 0.0
     ) -> None:
-        self.engine = engine
-        self.database = database
-        # candidates scoring below this are never offered as buttons
-        self.near_score = near_score
+        self.dialog = FaqDialog(engine, database, PLATFORM, near_score=near_score)
 
     # messages
 
@@ -139,61 +131,42 @@ class Conversation:
         return [_send(chat_id, bbcode_to_html(text), rows)]
 
     def search(self, message: IncomingMessage) -> list[Action]:
-        reply = self.engine.ask(message.text)
-        outcome = Outcome(reply.outcome)
-        answer = reply.answer if outcome is Outcome.ANSWERED else None
-        ids = self.database.log_interaction(
-            PLATFORM,
-            message.user_id,
-            message.chat_id,
-            reply.text_raw,
-            reply.text_searched,
-            outcome,
-            faq_id=answer.faq_id if answer else None,
-            score=_top_score(reply),
-            candidates=[(c.faq_id, c.score) for c in reply.candidates],
-            message_id=message.message_id,
+        found = self.dialog.search(
+            Turn(message.user_id, message.chat_id, message.text, message.message_id)
         )
-        log_id = ids.answer_log_id
         logger.info(
             "chat %s user %s: %s, faq %s, score %s, answer log %s",
             message.chat_id,
             message.user_id,
-            outcome.value,
-            answer.faq_id if answer else None,
-            _top_score(reply),
-            log_id,
+            found.outcome.value,
+            found.faq_id,
+            found.score,
+            found.log_id,
         )
 
-        if outcome is Outcome.ANSWERED and answer is not None:
-            faq = self.database.get_faq(answer.faq_id)
-            if faq is not None:
-                return [self._answer(message.chat_id, faq, log_id)]
-            return self._no_answer(message, reply, log_id)
-        if outcome is Outcome.CHOICES:
+        if found.answer is not None:
+            return [self._answer(message.chat_id, found.answer)]
+        if found.outcome is Outcome.CHOICES:
             rows = [
-                self._choice_button(log_id, c.faq_id, c.question) for c in reply.choices
+                self._choice_button(found.log_id, c.faq_id, c.question)
+                for c in found.reply.choices
             ]
             rows.append([self._all_categories_button()])
             return [_send(message.chat_id, bbcode_to_html(texts.CHOICES), rows)]
-        if outcome is Outcome.SMALLTALK:
-            text = reply.smalltalk_reply or texts.EMPTY_MESSAGE
+        if found.outcome is Outcome.SMALLTALK:
+            text = found.reply.smalltalk_reply or texts.EMPTY_MESSAGE
             return [_send(message.chat_id, plain_to_html(text))]
-        if outcome is Outcome.EMPTY:
+        if found.outcome is Outcome.EMPTY:
             if not message.private:
                 return []
             return [_send(message.chat_id, bbcode_to_html(texts.EMPTY_MESSAGE))]
-        return self._no_answer(message, reply, log_id)
+        return self._no_answer(message, found)
 
-    def _no_answer(
-        self, message: IncomingMessage, reply: Any, log_id: int
-    ) -> list[Action]:
+    def _no_answer(self, message: IncomingMessage, found: Search) -> list[Action]:
         quote = texts.shorten(message.text, texts.QUOTE_LIMIT)
         template = texts.NO_ANSWER
-        near = [c for c in reply.candidates if c.score >= self.near_score]
         rows = [
-            self._choice_button(log_id, c.faq_id, c.question)
-            for c in near[:SIMILAR_LIMIT]
+            self._choice_button(found.log_id, c.faq_id, c.question) for c in found.near
         ]
         if rows:
             template += texts.NO_ANSWER_NEAR
@@ -222,51 +195,50 @@ class Conversation:
 
     def _press_category(self, press: ButtonPress, params: list[int]) -> list[Action]:
         done = AnswerCallback(press.callback_query_id)
-        category = self._find_category(params[0] if params else None)
-        if category is None:
+        page = self.dialog.category(params[0] if params else None)
+        if page is None:
             text = bbcode_to_html(texts.CATEGORY_GONE)
             return [done, _send(press.chat_id, text, self._category_rows())]
 
-        faqs = self.database.list_faqs(category_id=category.id)
-        if not faqs:
-            text = bbcode_to_html(texts.CATEGORY_EMPTY.format(name=category.name))
+        name = page.category.name
+        if not page.faqs:
+            text = bbcode_to_html(texts.CATEGORY_EMPTY.format(name=name))
             return [done, _send(press.chat_id, text, self._category_rows())]
 
-        shown = faqs[:CATEGORY_QUESTION_LIMIT]
-        text = texts.CATEGORY.format(name=category.name)
-        if len(faqs) > len(shown):
-            text += texts.CATEGORY_MORE.format(shown=len(shown), total=len(faqs))
-        rows = [[_button(faq.question, ButtonAction.FAQ, faq.id)] for faq in shown]
+        text = texts.CATEGORY.format(name=name)
+        if page.total > len(page.faqs):
+            text += texts.CATEGORY_MORE.format(shown=len(page.faqs), total=page.total)
+        rows = [[_button(faq.question, ButtonAction.FAQ, faq.id)] for faq in page.faqs]
         rows.append([self._all_categories_button()])
         return [done, _send(press.chat_id, bbcode_to_html(text), rows)]
 
     def _press_faq(self, press: ButtonPress, params: list[int]) -> list[Action]:
         done = AnswerCallback(press.callback_query_id)
-        faq = self.database.get_faq(params[0]) if params else None
-        if faq is None:
-            text = bbcode_to_html(texts.FAQ_GONE)
-            return [done, _send(press.chat_id, text, self._category_rows())]
-        log_id = self._log_opened(press, faq, candidates=())
-        return [done, self._answer(press.chat_id, faq, log_id)]
+        faq_id = params[0] if params else None
+        answer = self.dialog.open_faq(_opened_turn(press), faq_id)
+        return [done, *self._opened(press, answer)]
 
     def _press_choice(self, press: ButtonPress, params: list[int]) -> list[Action]:
         """A "did you mean" or related question: open it and note the choice."""
         done = AnswerCallback(press.callback_query_id)
         if len(params) != 2:
             return [AnswerCallback(press.callback_query_id, texts.BAD_BUTTON, True)]
-        origin = self.database.get_answer_log(params[0])
-        faq = self.database.get_faq(params[1])
-        if faq is None:
-            text = bbcode_to_html(texts.FAQ_GONE)
-            return [done, _send(press.chat_id, text, self._category_rows())]
+        answer = self.dialog.open_choice(_opened_turn(press), params[0], params[1])
+        return [done, *self._opened(press, answer)]
 
-        others: tuple[tuple[int, float], ...] = ()
-        if origin is not None:
-            self.database.record_choice(origin.id, faq.id)
-            skip = {faq.id, origin.faq_id}
-            others = tuple(pair for pair in origin.candidates if pair[0] not in skip)
-        log_id = self._log_opened(press, faq, candidates=others)
-        return [done, self._answer(press.chat_id, faq, log_id)]
+    def _opened(self, press: ButtonPress, answer: Answer | None) -> list[Action]:
+        """The reply to a press that opened an entry, or said it is gone."""
+        if answer is None:
+            text = bbcode_to_html(texts.FAQ_GONE)
+            return [_send(press.chat_id, text, self._category_rows())]
+        logger.info(
+            "chat %s user %s opened faq %s by a button, answer log %s",
+            press.chat_id,
+            press.user_id,
+            answer.faq.id,
+            answer.log_id,
+        )
+        return [self._answer(press.chat_id, answer)]
 
     def _press_yes(self, press: ButtonPress, params: list[int]) -> list[Action]:
         return self._rate(press, params, helpful=True)
@@ -278,11 +250,8 @@ class Conversation:
         self, press: ButtonPress, params: list[int], helpful: bool
     ) -> list[Action]:
         log_id = params[0] if params else 0
-        result = (
-            self.database.record_rating(log_id, press.user_id, helpful)
-            if log_id > 0
-            else RatingResult.UNKNOWN_ANSWER
-        )
+        rating = self.dialog.rate(log_id, press.user_id, helpful)
+        result = rating.result
         logger.info(
             "chat %s user %s rated answer log %s as %s: %s",
             press.chat_id,
@@ -297,7 +266,7 @@ class Conversation:
         if result is RatingResult.UNKNOWN_ANSWER:
             return [AnswerCallback(query_id, texts.BAD_BUTTON, True)]
 
-        answer_log = self.database.get_answer_log(log_id)
+        related = self._related_rows(log_id, rating.related)
         actions: list[Action] = []
         if result is RatingResult.ALREADY_RATED:
             actions.append(AnswerCallback(query_id, texts.ALREADY_RATED))
@@ -307,93 +276,39 @@ class Conversation:
             actions.append(AnswerCallback(query_id))
         if press.message_id is not None:
             # the rating row goes, the related questions stay
-            rows = self._similar_rows(answer_log) if answer_log is not None else []
-            actions.append(EditKeyboard(press.chat_id, press.message_id, _markup(rows)))
+            markup = _markup(related)
+            actions.append(EditKeyboard(press.chat_id, press.message_id, markup))
         if result is RatingResult.ALREADY_RATED or helpful:
             return actions
 
         text = texts.THANKS_NOT_HELPFUL
-        rows = []
-        if answer_log is not None:
-            shown = {answer_log.faq_id, answer_log.chosen_faq_id}
-            for faq in self._faqs(answer_log.candidates, skip=shown):
-                rows.append(self._choice_button(log_id, faq.id, faq.question))
-        if rows:
+        if related:
             text += texts.THANKS_NOT_HELPFUL_NEXT
         categories = self._category_rows()
         if categories:
             text += texts.THANKS_NOT_HELPFUL_CATEGORIES
-        actions.append(_send(press.chat_id, bbcode_to_html(text), rows + categories))
+        actions.append(_send(press.chat_id, bbcode_to_html(text), related + categories))
         return actions
 
     # building blocks
 
-    def _answer(self, chat_id: int, faq: FaqRecord, log_id: int) -> SendMessage:
+    def _answer(self, chat_id: int, answer: Answer) -> SendMessage:
+        faq = answer.faq
         text = texts.ANSWER.format(question=faq.question, answer=faq.answer)
-        answer_log = self.database.get_answer_log(log_id)
-        rows = self._similar_rows(answer_log) if answer_log is not None else []
+        rows = self._related_rows(answer.log_id, answer.related)
         if rows:
             text += texts.SIMILAR
         text += texts.RATE
         rows.append(
             [
-                _button(texts.BUTTON_YES, ButtonAction.HELPFUL_YES, log_id),
-                _button(texts.BUTTON_NO, ButtonAction.HELPFUL_NO, log_id),
+                _button(texts.BUTTON_YES, ButtonAction.HELPFUL_YES, answer.log_id),
+                _button(texts.BUTTON_NO, ButtonAction.HELPFUL_NO, answer.log_id),
             ]
         )
         return _send(chat_id, bbcode_to_html(text), rows)
 
-    def _similar_rows(self, answer_log: Any) -> Rows:
-        """Related questions of an answer, from the candidates stored with it.
-
-        Built the same way when the answer is sent and when its rating row is
-        taken off, so the rest of the keyboard stays as it was.
-        """
-        skip = {answer_log.faq_id, answer_log.chosen_faq_id}
-        faqs = self._faqs(answer_log.candidates, skip=skip)
-        return [self._choice_button(answer_log.id, f.id, f.question) for f in faqs]
-
-    def _faqs(
-        self, candidates: Sequence[tuple[int, float]], skip: set[int | None]
-    ) -> list[FaqRecord]:
-        faqs = []
-        for faq_id, score in candidates:
-            if faq_id in skip or score < self.near_score:
-                continue
-            faq = self.database.get_faq(faq_id)
-            if faq is not None:
-                faqs.append(faq)
-            if len(faqs) == SIMILAR_LIMIT:
-                break
-        return faqs
-
-    def _log_opened(
-        self,
-        press: ButtonPress,
-        faq: FaqRecord,
-        candidates: Sequence[tuple[int, float]],
-    ) -> int:
-        """Log an entry opened by a button as an answered question of its own."""
-        action, _, params = press.data.partition(":")
-        ids = self.database.log_interaction(
-            PLATFORM,
-            press.user_id,
-            press.chat_id,
-            f"/{action} {params.replace(':', ' ')}".strip(),
-            faq.question,
-            Outcome.ANSWERED,
-            faq_id=faq.id,
-            candidates=candidates,
-            message_id=press.message_id,
-        )
-        logger.info(
-            "chat %s user %s opened faq %s by a button, answer log %s",
-            press.chat_id,
-            press.user_id,
-            faq.id,
-            ids.answer_log_id,
-        )
-        return ids.answer_log_id
+    def _related_rows(self, log_id: int, faqs: Sequence[FaqRecord]) -> Rows:
+        return [self._choice_button(log_id, f.id, f.question) for f in faqs]
 
     def _category_rows(self) -> Rows:
         return [
@@ -404,15 +319,8 @@ class Conversation:
                     c.id,
                 )
             ]
-            for c in self.database.list_categories()
-            if c.faq_count > 0
+            for c in self.dialog.categories()
         ]
-
-    def _find_category(self, category_id: int | None) -> CategoryRecord | None:
-        for category in self.database.list_categories():
-            if category.id == category_id:
-                return category
-        return None
 
     @staticmethod
     def _choice_button(
@@ -460,12 +368,11 @@ def _send(
     return SendMessage(chat_id, text, _markup(list(rows)))
 
 
-def _top_score(reply: Any) -> float | None:
-    if reply.answer is not None:
-        return reply.answer.score
-    if reply.candidates:
-        return reply.candidates[0].score
-    return None
+def _opened_turn(press: ButtonPress) -> Turn:
+    """The turn of a press that opens an entry, logged as the command it sent."""
+    action, _, params = press.data.partition(":")
+    text = f"/{action} {params.replace(':', ' ')}".strip()
+    return Turn(press.user_id, press.chat_id, text, press.message_id)
 
 
 # delivery
