@@ -53,6 +53,7 @@ from admin_transfer import (
     to_xlsx,
 )
 from database import DuplicateQuestionError, FaqRecord, ValidationError
+from models import parse_id
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ IMPORT_TTL_SECONDS = 24 * 3600
 
 
 def _log_ids() -> list[int]:
-    return [int(v) for v in request.args.getlist("log") if v.isdigit()][:50]
+    ids = (parse_id(v) for v in request.args.getlist("log"))
+    return [i for i in ids if i is not None][:50]
 
 
 def _get_faq_or_404(faq_id: int) -> FaqRecord:
@@ -80,7 +82,7 @@ def _get_faq_or_404(faq_id: int) -> FaqRecord:
 def list_faqs():
     database = services().database
     categories = database.list_categories()
-    category_id = request.args.get("category", type=int)
+    category_id = request.args.get("category", type=parse_id)
     search = (request.args.get("q") or "").strip()[:200]
     records = database.list_faqs(category_id=category_id, search=search or None)
     return render_template(
@@ -272,7 +274,7 @@ def add_phrasings():
     if request.method == "GET":
         log_ids = _log_ids()
         form.texts.data = "\n".join(query_texts(database, log_ids))
-        suggested = request.args.get("faq", type=int) or top_candidate(
+        suggested = request.args.get("faq", type=parse_id) or top_candidate(
             database, log_ids
         )
         form.faq_id.data = suggested or 0

@@ -32,12 +32,15 @@ from admin_queries import (
 )
 from admin_suggest import suggest
 from admin_transfer import to_csv
+from models import parse_id
 
 logger = logging.getLogger(__name__)
 
 insights = Blueprint("insights", __name__)
 
 PAGE_SIZE = 50
+# far past any real log, and small enough that its offset fits every database
+MAX_PAGE = 10**9
 MAX_PERIOD_DAYS = 366
 LOG_COLUMNS = (
     "time",
@@ -87,7 +90,9 @@ def logs():
     if not form.validate():
         form = LogFilterForm()
     filters = _log_filter(form)
-    number = max(1, request.args.get("page", 1, type=int))
+    # a page past the end shows the last one; a huge number must not reach SQL
+    number = request.args.get("page", type=parse_id) or 1
+    number = min(number, MAX_PAGE)
     rows, total = log_page(
         services().database, filters, (number - 1) * PAGE_SIZE, PAGE_SIZE
     )

@@ -156,7 +156,7 @@ def _add_routes(app: Flask, state: BotState) -> None:
     @app.post(WEBHOOK_PATH)
     def webhook() -> tuple[Response, int]:
         """Check, store and acknowledge one event; the worker answers it."""
-        body = request.get_data(cache=False)
+        body = _read_body(state.config.max_content_length)
         event = Bitrix24Event.from_raw_body(
             body, request.content_type, request.query_string
         )
@@ -226,6 +226,7 @@ def _add_routes(app: Flask, state: BotState) -> None:
             "status": "ok" if healthy else "unavailable",
             "chromadb_records": records,
             "webhook_configured": state.config.webhook_configured,
+            "bitrix24": "local" if state.config.local_bitrix24 else "portal",
             "database": "ok" if database_ok is not None else "error",
             "index": "ok" if index_ok else "error",
             "worker": "running" if state.worker.running else "stopped",
@@ -243,6 +244,16 @@ def _add_routes(app: Flask, state: BotState) -> None:
             state.config.max_content_length,
         )
         return _reply("payload too large", 413, limit=state.config.max_content_length)
+
+
+def _read_body(limit: int) -> bytes:
+    """The request body; RequestEntityTooLarge past `limit`, chunked or not."""
+    body = request.get_data(cache=False)
+    if request.content_length is None and len(body) >= limit:
+        # werkzeug ends a chunked body at the limit without an error, and a cut
+        # body would be read as another, broken event
+        raise RequestEntityTooLarge()
+    return body
 
 
 def _reply(status: str, code: int, **extra: Any) -> tuple[Response, int]:
@@ -308,6 +319,7 @@ def start_local_bitrix24(config: Config) -> tuple[Config, Any]:
         client_id=client_id,
         handler_url=f"http://127.0.0.1:{config.port}{WEBHOOK_PATH}",
         bot_id=None,
+        local_bitrix24=True,
     )
     return local, emulator
 

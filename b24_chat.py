@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import requests
+
+# how long the prompt waits for the bot's reply before it comes back anyway
+REPLY_WAIT_SECONDS = 15.0
 
 _RENDER_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\[br\]", re.IGNORECASE), "\n"),
@@ -67,6 +71,7 @@ class TerminalChat:
         self.keyboard_message: int | None = None
         self.session = requests.Session()
         self._stop = threading.Event()
+        self._replied = threading.Event()
         self._print_lock = threading.Lock()
 
     def run(self) -> int:
@@ -103,6 +108,7 @@ class TerminalChat:
             return False
         if re.fullmatch(r"/\d+", line):
             return self._press(int(line[1:]))
+        self._replied.clear()
         reply = self.session.post(
             f"{self.url}/_emulator/send",
             json={"text": line, "user_id": self.user_id},
@@ -110,12 +116,21 @@ class TerminalChat:
         )
         if reply.status_code != 200:
             self._say(f"(не доставлено: {reply.json().get('error')})")
+            return True
+        self._await_reply()
         return True
+
+    def _await_reply(self) -> None:
+        """Hold the next prompt until the bot has answered, or for a while."""
+        if self._replied.wait(REPLY_WAIT_SECONDS):
+            # a reply may come in several messages; let them all print
+            time.sleep(self.poll * 2)
 
     def _press(self, number: int) -> bool:
         if self.keyboard_message is None:
             self._say("(кнопок нет)")
             return True
+        self._replied.clear()
         reply = self.session.post(
             f"{self.url}/_emulator/press",
             json={
@@ -127,6 +142,8 @@ class TerminalChat:
         )
         if reply.status_code != 200:
             self._say(f"(кнопка не нажата: {reply.json().get('error')})")
+            return True
+        self._await_reply()
         return True
 
     def _latest_id(self) -> int:
@@ -157,6 +174,7 @@ class TerminalChat:
             self.keyboard_message = message["message_id"]
             lines.append(render_keyboard(message["keyboard"]))
         self._say("\n".join(lines))
+        self._replied.set()
 
     def _say(self, text: str) -> None:
         with self._print_lock:

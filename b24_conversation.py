@@ -28,6 +28,7 @@ from faq_dialog import CATEGORY_QUESTION_LIMIT as CATEGORY_QUESTION_LIMIT
 from faq_dialog import SIMILAR_LIMIT as SIMILAR_LIMIT
 from faq_dialog import Answer, Candidate, Engine, FaqDialog, Search, Turn
 from faq_dialog import Reply as Reply
+from models import parse_id
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ class Conversation:
         return Decision("categories")
 
     def open_category(self, event: Bitrix24Event) -> Decision:
-        page = self.dialog.category(_int_param(event.command_params))
+        page = self.dialog.category(parse_id(event.command_params))
         if page is None:
             self._say(event, texts.CATEGORY_GONE, self._category_rows())
             return Decision("category_gone")
@@ -166,7 +167,7 @@ class Conversation:
         return Decision("category")
 
     def open_faq(self, event: Bitrix24Event) -> Decision:
-        faq_id = _int_param(event.command_params)
+        faq_id = parse_id(event.command_params)
         answer = self.dialog.open_faq(_opened_turn(event), faq_id)
         return self._show_opened(event, answer, "faq_opened")
 
@@ -174,7 +175,7 @@ class Conversation:
         """A "did you mean" or related-question button: open it, note the choice."""
         raw_log_id, _, raw_faq_id = event.command_params.strip().partition(" ")
         answer = self.dialog.open_choice(
-            _opened_turn(event), _int_param(raw_log_id), _int_param(raw_faq_id)
+            _opened_turn(event), parse_id(raw_log_id), parse_id(raw_faq_id)
         )
         return self._show_opened(event, answer, "choice")
 
@@ -201,7 +202,7 @@ class Conversation:
 
     def _rate(self, event: Bitrix24Event, helpful: bool) -> Decision:
         rating = self.dialog.rate(
-            _int_param(event.command_params), event.user_id, helpful
+            parse_id(event.command_params), event.user_id, helpful
         )
         if rating.result is RatingResult.NOT_ASKER:
             self._say(event, texts.NOT_YOUR_ANSWER)
@@ -236,7 +237,18 @@ class Conversation:
         if not message_id:
             return
         keyboard = self.api.create_keyboard(related) if related else "N"
-        self.api.update_message(message_id, keyboard=keyboard)
+        try:
+            self.api.update_message(message_id, keyboard=keyboard)
+        except Bitrix24APIError as exc:
+            # a bot may edit its messages for three days only, then the platform
+            # answers CANT_EDIT_MESSAGE; the rating is stored and a second one
+            # is refused by the database, so the buttons may stay
+            logger.info(
+                "dialog %s: rating buttons of message %s stay: %s",
+                event.dialog_id,
+                message_id,
+                exc,
+            )
 
     # commands
 
@@ -370,11 +382,3 @@ def _opened_turn(event: Bitrix24Event) -> Turn:
     """The turn of a button press, logged as the command it sent."""
     text = event.message_text or f"/{event.command_name} {event.command_params}"
     return Turn(event.user_id, event.dialog_id, text, event.message_id)
-
-
-def _int_param(value: str) -> int | None:
-    try:
-        number = int(value.strip())
-    except (AttributeError, ValueError):
-        return None
-    return number if number > 0 else None

@@ -300,6 +300,11 @@ class Bitrix24Emulator(RestMethods, EventDelivery):
             message = self._messages.get(message_id)
             return replace(message) if message else None
 
+    def age_message(self, message_id: int, seconds: float) -> None:
+        """Make a message older, e.g. past the three days a bot may edit it."""
+        with self._lock:
+            self._messages[message_id].created_at -= seconds
+
     def messages(
         self,
         dialog_id: str | int | None = None,

@@ -46,7 +46,12 @@ RECOMMENDED_MAX_CONTENT_LENGTH = 512 * 1024
 
 _KEY_RE = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _SEGMENT_RE = re.compile(r"\[([^\[\]]*)\]")
-_DIALOG_ID_RE = re.compile(r"^([0-9]+|(chat|sg|crm)[0-9]+)$", re.IGNORECASE)
+_DIALOG_ID_RE = re.compile(r"^([0-9]{1,19}|(chat|sg|crm)[0-9]{1,19})$", re.IGNORECASE)
+# platform ids are positive 64-bit integers; a longer number is no id at all
+_MAX_ID = 2**63 - 1
+# NUL and lone surrogates (JSON "\ud800") are no text: postgres refuses NUL and
+# utf-8 cannot encode a lone surrogate, so both would fail far from the edge
+_NOT_TEXT_RE = re.compile("[\x00\ud800-\udfff]")
 _MAP_SECTIONS = ("PARAMS", "BOT", "COMMAND", "USER")
 _BBCODE_TAG_RE = re.compile(
     r"\[/?(?:b|i|u|s|size|color|url|user|chat|context|code|img|icon|put|send|"
@@ -142,9 +147,19 @@ def _scalar_to_str(value: Any) -> str:
 
 def _to_int(value: Any) -> int | None:
     try:
-        return int(str(value).strip())
+        number = int(str(value).strip())
     except (TypeError, ValueError):
         return None
+    return number if abs(number) <= _MAX_ID else None
+
+
+def _clean_text(value: Any) -> Any:
+    """Drop NUL and lone surrogates from every key and string of a payload."""
+    if isinstance(value, dict):
+        return {_clean_text(key): _clean_text(item) for key, item in value.items()}
+    if isinstance(value, str) and _NOT_TEXT_RE.search(value):
+        return _NOT_TEXT_RE.sub("", value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -221,7 +236,8 @@ class Bitrix24Event:
             return cls({}, query, problem=problem, unreadable=True)
         try:
             document = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: arrays nested thousands deep, sent to crash us
             return cls({}, query, problem="body is not valid JSON")
         return cls.from_json(document, query)
 
@@ -252,7 +268,15 @@ class Bitrix24Event:
             return cls({}, query, problem="JSON body is not an object")
         if not document:
             return cls({}, query, problem="empty body")
-        return cls._checked(normalize_json(document), query)
+        if any("[" in str(key) for key in document):
+            # a proxy that turned the form into JSON without nesting it
+            pairs = [(str(k), _scalar_to_str(v)) for k, v in document.items()]
+            return cls.from_pairs(pairs, query)
+        try:
+            payload = normalize_json(document)
+        except RecursionError:
+            return cls({}, query, problem="JSON body is nested too deeply")
+        return cls._checked(payload, query)
 
     @classmethod
     def from_request(
@@ -275,6 +299,7 @@ class Bitrix24Event:
 
     @classmethod
     def _checked(cls, payload: dict[str, Any], query: dict[str, str]) -> Bitrix24Event:
+        payload = _clean_text(payload)
         event = cls(payload, query)
         problem = event._find_problem()
         if problem:

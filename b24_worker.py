@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 PLATFORM = "bitrix24"
 # events picked up from a previous run in one go on start
 RESUME_LIMIT = 1000
+# the width of inbound_events.dedupe_key
+DEDUPE_KEY_LENGTH = 200
 
 Handler = Callable[[Bitrix24Event], Decision]
 FailureHandler = Callable[[Bitrix24Event], None]
@@ -45,17 +47,22 @@ def dedupe_key(event: Bitrix24Event) -> str:
     """
     member = event.auth.member_id or event.auth.domain or "-"
     if event.is_message and event.message_id:
-        return f"{member}:message:{event.message_id}"
-    if event.is_command and event.command_id and event.message_id:
+        key = f"{member}:message:{event.message_id}"
+    elif event.is_command and event.command_id and event.message_id:
         params = " ".join(event.command_params.split())[:60]
-        return (
+        key = (
             f"{member}:command:{event.command_id}:{event.message_id}:"
             f"{params}:{event.ts or '-'}"
         )
-    digest = hashlib.sha256(
-        json.dumps(stored_payload(event), sort_keys=True).encode()
-    ).hexdigest()
-    return f"{member}:{event.event_type.lower()}:{digest}"
+    else:
+        digest = hashlib.sha256(
+            json.dumps(stored_payload(event), sort_keys=True).encode()
+        ).hexdigest()
+        key = f"{member}:{event.event_type.lower()}:{digest}"
+    if len(key) > DEDUPE_KEY_LENGTH:
+        # a portal's domain or member id of any length must fit the column
+        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
 
 
 def stored_payload(event: Bitrix24Event) -> dict[str, Any]:

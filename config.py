@@ -68,6 +68,8 @@ class Config:
     admin_cookie_secure: bool = False
     telegram_bot_token: str | None = None
     telegram_api_url: str = DEFAULT_TELEGRAM_API_URL
+    # set by b24_bot when it started the local Bitrix24 in place of a portal
+    local_bitrix24: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

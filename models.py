@@ -25,9 +25,26 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+# the largest id any supported database stores (a signed 64-bit integer); a
+# bigger number from a button or a URL can name no row, and sqlite or postgres
+# would fail to bind it instead of finding nothing
+MAX_ID = 2**63 - 1
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def parse_id(value: object) -> int | None:
+    """A row id from outside (button parameters, URLs), or None if it is none."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        text = str(value).strip() if value is not None else ""
+        if not text.isdigit() or len(text) > len(str(MAX_ID)):
+            return None
+        number = int(text)
+    return number if 0 < number <= MAX_ID else None
 
 
 class Platform(StrEnum):

@@ -27,6 +27,7 @@ from telegram.error import BadRequest
 import b24_texts as texts
 from database import Database, FaqRecord, Outcome, Platform, RatingResult
 from faq_dialog import Answer, Engine, FaqDialog, Search, Turn
+from models import parse_id
 from tg_format import bbcode_to_html, plain_to_html, split_html
 
 logger = logging.getLogger(__name__)
@@ -181,7 +182,9 @@ class Conversation:
         name, _, raw = press.data.partition(":")
         try:
             action = ButtonAction(name)
-            params = [int(part) for part in raw.split(":")] if raw else []
+            params = [parse_id(part) for part in raw.split(":")] if raw else []
+            if None in params:
+                raise ValueError(f"not a row id in {raw!r}")
         except ValueError:
             logger.info("chat %s: unknown button %r", press.chat_id, press.data[:64])
             return [AnswerCallback(press.callback_query_id, texts.BAD_BUTTON, True)]

@@ -35,6 +35,7 @@ from flask import (
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from admin_bbcode import render_bbcode, strip_bbcode
@@ -50,6 +51,7 @@ from admin_forms import OUTCOME_LABELS, PLATFORM_LABELS, ActionForm, SignInForm
 from config import Config, ConfigError, load_config
 from database import AdminRole, Database, ValidationError
 from logging_config import configure_root_logger
+from models import MAX_ID
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,15 @@ FAILED_SIGN_IN_WINDOW = 15 * 60
 _DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
 
 auth = Blueprint("auth", __name__)
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` limited to the ids a database can hold."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def create_app(
@@ -81,6 +92,9 @@ def create_app(
         engine = _build_engine(config, database)
 
     app = Flask(__name__, static_url_path="/static")
+    # every <int:...> in a route names a row: a number no database can store
+    # is a 404, not an overflow in the query
+    app.url_map.converters["int"] = RowIdConverter
     app.config.update(
         SECRET_KEY=config.admin_secret_key or _stored_secret_key(config.data_dir),
         MAX_CONTENT_LENGTH=config.max_content_length,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 import requests
@@ -97,6 +98,11 @@ def post(client: FlaskClient, body: str | bytes, query: str = "", **kwargs: Any)
     return client.post(url, data=body, **kwargs)
 
 
+def flatten_php_pairs(body: str) -> list[tuple[str, str]]:
+    """The bracket-keyed pairs of a form body, as a proxy might put them in JSON."""
+    return parse_qsl(body, keep_blank_values=True)
+
+
 def stored_events(database) -> int:
     with database.session() as session:
         return session.scalar(select(func.count(InboundEvent.id)))
@@ -126,6 +132,7 @@ def test_health_reports_index_and_database(bot: Flask, faq_ids) -> None:
         "status": "ok",
         "chromadb_records": 16,
         "webhook_configured": True,
+        "bitrix24": "portal",
         "database": "ok",
         "index": "ok",
         "worker": "running",
@@ -323,6 +330,122 @@ def test_an_event_for_another_bot_is_ignored(quiet_bot, emulator, database) -> N
     assert stored_events(database) == 0
 
 
+def test_json_nested_thousands_deep_is_a_400_not_a_500(
+    quiet_bot, emulator, database
+) -> None:
+    body = '{"data":' + "[" * 100_000 + "]" * 100_000 + "}"
+    client = quiet_bot.test_client()
+
+    ours = post(
+        client, body, f"CLIENT_ID={emulator.client_id}", content_type="application/json"
+    )
+    anyone = post(client, body, content_type="application/json")
+
+    assert ours.status_code == 400
+    assert "not valid JSON" in ours.get_json()["problem"]
+    assert anyone.status_code == 403
+    assert stored_events(database) == 0
+
+
+def test_json_with_flat_bracket_keys_reads_like_the_form(
+    quiet_bot, emulator, database, bot_id
+) -> None:
+    form = dict(
+        flatten_php_pairs(event_body(token=emulator.client_id, bot_id=bot_id()))
+    )
+
+    reply = quiet_bot.test_client().post(WEBHOOK, json=form)
+
+    assert reply.get_json() == {"status": "accepted"}
+    (record,) = database.pending_events()
+    assert record.payload["data"]["PARAMS"]["MESSAGE"] == "Как оформить отпуск?"
+
+
+def test_nul_and_lone_surrogates_are_dropped_at_the_edge(
+    bot, emulator, database, bot_id
+) -> None:
+    payload = {
+        "event": "ONIMBOTMESSAGEADD",
+        "data": {
+            "BOT": {str(bot_id()): {"BOT_ID": bot_id()}},
+            "PARAMS": {
+                "MESSAGE": "Как оформить\x00 отпуск?\ud800",
+                "MESSAGE_ID": 603,
+                "FROM_USER_ID": 405,
+                "DIALOG_ID": "405",
+            },
+        },
+        "auth": {"application_token": emulator.client_id},
+    }
+
+    reply = post(
+        bot.test_client(), json.dumps(payload), content_type="application/json"
+    )
+
+    assert reply.get_json() == {"status": "accepted"}
+    answer = emulator.wait_for_messages("405", 1)[-1]
+    assert answer.text.startswith("[b]Как оформить отпуск?[/b]")
+    assert bot.extensions["faq_bot"].worker.wait_idle()
+    (log,) = database.recent_interactions(limit=1)
+    assert log.text_raw == "Как оформить отпуск?"
+    with database.session() as session:
+        assert session.scalar(select(InboundEvent.status)) == EventStatus.DONE
+
+
+@pytest.mark.parametrize(
+    ("command", "reply_text"),
+    [
+        pytest.param("faq", texts.FAQ_GONE, id="faq"),
+        pytest.param("cat", texts.CATEGORY_GONE, id="category"),
+        pytest.param("helpful_yes", texts.BAD_BUTTON, id="rating"),
+        pytest.param("choice", texts.FAQ_GONE, id="choice"),
+    ],
+)
+def test_a_button_with_a_number_no_row_has_is_an_outdated_button(
+    bot, emulator, database, bot_id, command, reply_text
+) -> None:
+    huge = "99999999999999999999999"
+    params = f"{huge} {huge}" if command == "choice" else huge
+    body = event_body(
+        "ONIMCOMMANDADD",
+        command=command,
+        command_params=params,
+        token=emulator.client_id,
+        bot_id=bot_id(),
+    )
+
+    assert post(bot.test_client(), body).get_json() == {"status": "accepted"}
+
+    assert emulator.wait_for_messages("405", 1)[-1].text == reply_text
+    assert bot.extensions["faq_bot"].worker.wait_idle()
+    with database.session() as session:
+        assert session.scalar(select(InboundEvent.status)) == EventStatus.DONE
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"dialog_id": "1" * 300}, id="dialog-id"),
+        pytest.param({"domain": "d" * 300, "member_id": "m" * 300}, id="portal"),
+        pytest.param({"message_id": 10**30}, id="message-id"),
+    ],
+)
+def test_ids_of_any_length_never_reach_the_database_unchecked(
+    quiet_bot, emulator, database, bot_id, changes
+) -> None:
+    body = event_body(token=emulator.client_id, bot_id=bot_id(), **changes)
+
+    reply = post(quiet_bot.test_client(), body)
+
+    if "dialog_id" in changes:
+        assert reply.status_code == 400
+        assert stored_events(database) == 0
+    else:
+        assert reply.get_json() == {"status": "accepted"}
+        (record,) = database.pending_events()
+        assert len(record.dedupe_key) <= 200
+
+
 # sizes
 
 
@@ -353,6 +476,39 @@ def test_a_600_kb_body_gets_413_and_a_log_line(
     assert reply.get_json()["limit"] == 512 * 1024
     assert stored_events(database) == 0
     assert any("MAX_CONTENT_LENGTH" in r.getMessage() for r in caplog.records)
+
+
+def test_a_chunked_body_over_the_limit_gets_413_not_a_cut_event(
+    quiet_bot, emulator, database
+) -> None:
+    # werkzeug ends a chunked body at the limit without an error of its own
+    body = event_body(message="x" * 600_000, token=emulator.client_id).encode()
+
+    reply = quiet_bot.test_client().post(
+        WEBHOOK,
+        input_stream=io.BytesIO(body),
+        content_type="application/x-www-form-urlencoded",
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+    assert reply.status_code == 413
+    assert stored_events(database) == 0
+
+
+def test_a_chunked_body_within_the_limit_is_read_whole(
+    quiet_bot, emulator, database, bot_id
+) -> None:
+    body = event_body(token=emulator.client_id, bot_id=bot_id()).encode()
+
+    reply = quiet_bot.test_client().post(
+        WEBHOOK,
+        input_stream=io.BytesIO(body),
+        content_type="application/x-www-form-urlencoded",
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+    assert reply.get_json() == {"status": "accepted"}
+    assert stored_events(database) == 1
 
 
 # storage and the worker
@@ -603,6 +759,7 @@ def test_local_mode_points_the_bot_at_a_local_bitrix24(tmp_path) -> None:
         assert local.webhook_url == emulator.webhook_url
         assert local.client_id == emulator.client_id
         assert local.handler_url == "http://127.0.0.1:5002/webhook/bitrix24"
+        assert local.local_bitrix24 and not config.local_bitrix24
         reply = requests.post(f"{local.webhook_url}imbot.bot.list", json={}, timeout=5)
         assert reply.status_code == 200
     finally:

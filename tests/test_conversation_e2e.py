@@ -271,3 +271,19 @@ def test_a_message_without_text_gets_a_short_reply(chat: Chat, database) -> None
 
     assert reply.text == texts.EMPTY_MESSAGE
     assert reply.buttons == []
+
+
+def test_a_rating_counts_when_its_buttons_can_no_longer_be_taken_off(
+    chat: Chat, emulator, database
+) -> None:
+    # a bot may edit its messages for three days; a rating may come later
+    answer = chat.says("Как оформить отпуск?")
+    emulator.age_message(answer.message_id, 4 * 24 * 3600)
+
+    thanks = chat.presses(answer, texts.BUTTON_YES)
+
+    assert thanks.text == texts.THANKS_HELPFUL
+    assert database.rating_summary() == (1, 0)
+    chat.settle()
+    updates = emulator.calls_to("imbot.message.update")
+    assert [(c.status, c.error) for c in updates] == [(403, "CANT_EDIT_MESSAGE")]

@@ -689,3 +689,23 @@ def test_set_password_replaces_the_hash(cli_env, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO("another-password\n"))
 
     assert web_admin.main(["set-password", "olga", "--password-stdin"]) == 0
+
+
+HUGE_ID = "99999999999999999999999"
+
+
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        (f"/faq/{HUGE_ID}/edit", 404),
+        (f"/faq/{HUGE_ID}/delete", 404),
+        (f"/faq?category={HUGE_ID}", 200),
+        (f"/logs?page={HUGE_ID}", 200),
+        (f"/faq/phrasings?log={HUGE_ID}&faq={HUGE_ID}", 200),
+        (f"/faq/new?log={HUGE_ID}", 200),
+    ],
+)
+def test_numbers_no_database_can_store_are_not_a_500(editor, url, status):
+    # sqlite and postgres cannot bind an integer past 64 bits: such an id
+    # names no row and must be refused before the query
+    assert editor.get(url).status_code == status
