@@ -351,3 +351,95 @@ def telegram_engine(database, telegram_faq, faq_search):
 
 
 # --- end of telegram bot fixtures -----------------------------------------------
+
+
+# --- scale-out fixtures (PostgreSQL, a Chroma server) ---------------------------
+
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _reachable(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def postgres_database():
+    """A migrated database in a schema of its own on the local PostgreSQL."""
+    import uuid
+
+    from sqlalchemy import text
+
+    from database import Database
+
+    pytest.importorskip("psycopg", reason="psycopg is not installed")
+    if not _reachable(5432):
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    schema = f"faq_test_{uuid.uuid4().hex[:8]}"
+    admin = Database(POSTGRES_URL)
+    with admin.engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    db = Database(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
+    try:
+        db.init_schema()
+        yield db
+    finally:
+        db.close()
+        with admin.engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """A Chroma server (`chroma run`, from the chromadb package) on a free port."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    import requests
+
+    binary = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
+    if not Path(binary).exists():
+        pytest.skip("the chroma command of the chromadb package is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = tmp_path_factory.mktemp("chroma-server")
+    log = (folder / "server.log").open("wb")
+    command = [binary, "run", "--path", str(folder / "data")]
+    server = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/api/v2/heartbeat"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail(f"chroma server did not start; see {log.name}")
+        time.sleep(0.2)
+    try:
+        yield ("127.0.0.1", port)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+# --- end of scale-out fixtures ---------------------------------------------------

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
 import threading
-import uuid
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect
 
 from database import (
     AdminRole,
@@ -479,46 +477,21 @@ def test_two_connections_write_at_the_same_time(database_url, database):
 # ------------------------------------------------------------- postgresql
 
 
-def _postgres_url() -> str | None:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            pass
-    except OSError:
-        return None
-    return "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
 @pytest.mark.scaleout
-def test_database_layer_on_postgresql():
-    pytest.importorskip("psycopg", reason="psycopg is not installed")
-    url = _postgres_url()
-    if url is None:
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
-    schema = f"faq_test_{uuid.uuid4().hex[:8]}"
-    admin = Database(url)
-    with admin.engine.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    db = Database(f"{url}?options=-csearch_path%3D{schema}")
-    try:
-        db.init_schema()
-        db.init_schema()
-        faq = db.add_faq("Как оформить отпуск?", "Ответ", "Кадры", ["отпуск"], "e1")
-        assert db.list_faqs(search="ОТПУСК")[0].id == faq.id
-        assert db.faq_revision() == 1
-        ids = db.log_interaction(
-            "web", 5, 5, "q", "q", "answered", faq.id, 97.5, [(faq.id, 97.5)]
-        )
-        assert db.record_rating(ids.answer_log_id, 5, False) is RatingResult.STORED
-        assert db.record_rating(ids.answer_log_id, 5, True) is (
-            RatingResult.ALREADY_RATED
-        )
-        assert db.store_event("bitrix24", "k", "E", {"x": [1]}) is not None
-        assert db.store_event("bitrix24", "k", "E", {}) is None
-        db.delete_faq(faq.id)
-        assert db.get_answer_log(ids.answer_log_id).faq_id is None
-        assert set(inspect(db.engine).get_table_names()) >= TABLES
-    finally:
-        db.close()
-        with admin.engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.close()
+def test_database_layer_on_postgresql(postgres_database):
+    db = postgres_database
+    db.init_schema()
+    db.init_schema()
+    faq = db.add_faq("Как оформить отпуск?", "Ответ", "Кадры", ["отпуск"], "e1")
+    assert db.list_faqs(search="ОТПУСК")[0].id == faq.id
+    assert db.faq_revision() == 1
+    ids = db.log_interaction(
+        "web", 5, 5, "q", "q", "answered", faq.id, 97.5, [(faq.id, 97.5)]
+    )
+    assert db.record_rating(ids.answer_log_id, 5, False) is RatingResult.STORED
+    assert db.record_rating(ids.answer_log_id, 5, True) is (RatingResult.ALREADY_RATED)
+    assert db.store_event("bitrix24", "k", "E", {"x": [1]}) is not None
+    assert db.store_event("bitrix24", "k", "E", {}) is None
+    db.delete_faq(faq.id)
+    assert db.get_answer_log(ids.answer_log_id).faq_id is None
+    assert set(inspect(db.engine).get_table_names()) >= TABLES
