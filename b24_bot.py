@@ -141,14 +141,16 @@ def build_engine(
 def near_score(engine: Any) -> float:
     """The lowest score worth offering as a related question.
 
-    The engine's own bar for answering (its calibrated answer floor, or its
-    threshold): a related entry is one it would accept as an answer in its own
-    right. An engine without either gets every candidate offered.
+    The engine's bar for related entries (well above its bar for answering:
+    an entry that merely could answer is often unrelated to the one shown),
+    else its answer floor or threshold. An engine without any gets every
+    candidate offered.
     """
-    floor = getattr(engine, "answer_floor", None)
-    if floor is None:
-        floor = getattr(engine, "threshold", None)
-    return 0.0 if floor is None else float(floor)
+    for name in ("related_floor", "answer_floor", "threshold"):
+        floor = getattr(engine, name, None)
+        if floor is not None:
+            return float(floor)
+    return 0.0
 
 
 def _add_routes(app: Flask, state: BotState) -> None:

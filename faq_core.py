@@ -10,7 +10,9 @@ One message goes through these steps:
    the ranking fuses their per-query z-scores, the dense one taken on
    vectors centred on the FAQ's mean (less crowding of e5's narrow cone);
 4. the best entry gets a calibrated score in 0..100 and the bot answers,
-   offers a few close entries ("did you mean"), or admits it has no answer.
+   offers a few close entries ("did you mean"), or admits it has no answer;
+   an offered entry must share a topic word or character n-grams with the
+   query, since e5 scores off-topic text nearly as high as a paraphrase.
 
 The calibrated score stretches the model's compressed cosine similarity so
 that unrelated text lands near 0 and a word-for-word match above 90, plus a
@@ -31,7 +33,13 @@ from typing import Any
 import numpy as np
 
 from embeddings import default_threshold, score_from_cosine
-from lexical import CharNgramIndex, LexicalDoc, LexicalIndex, RussianAnalyzer
+from lexical import (
+    CharNgramIndex,
+    LexicalDoc,
+    LexicalIndex,
+    RussianAnalyzer,
+    topic_words,
+)
 from models import Outcome
 from smalltalk import SmalltalkKind, respond
 from text_normalize import fold_case, normalize_query
@@ -68,11 +76,20 @@ class EngineSettings:
     # (z-score units); a near tie becomes "did you mean". Wider leads, or a
     # lead in calibrated points, cost answer accuracy on every set
     answer_margin: float = 0.05
-    # below the threshold, candidates this close to it are offered as choices
-    choices_band: float = 12.0
+    # below the threshold, candidates this close to it are offered as choices;
+    # 12 offered nearly every off-topic question something (docs/benchmarks.md)
+    choices_band: float = 8.0
     # and only those within this distance of the best one
     choices_spread: float = 8.0
     max_choices: int = 4
+    # a choice must share a topic word with the entry's question or phrasings,
+    # or this much of their character n-grams (0..100): the dense score alone
+    # ranks unrelated entries as high as paraphrases
+    choice_ngram: float = 25.0
+    # related questions under an answer need this many calibrated points
+    # above the answer floor; sharing «не работает» with the answer's query
+    # is not enough (demo FAQ: unrelated entries score 50-69 there)
+    related_margin: float = 20.0
     # hits fetched from a search without `score_all`; FAQSearch scores all
     dense_depth: int = 400
 
@@ -91,6 +108,12 @@ class Candidate:
     # share of the query's weight found in the entry's words, 0..100
     lexical: float
     matched_text: str
+    # share of the query's topic words found in the entry's question or
+    # phrasings, 0..100: what a "did you mean" offer has to rest on
+    evidence: float = 0.0
+    # cosine of the character n-grams of the query's topic words and the
+    # entry's question and phrasings, 0..100
+    ngram: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -156,6 +179,10 @@ class FAQEngine:
             else float(default_threshold(self.model_name))
         )
         self.answer_floor = calibrate(self.threshold / 100.0, 0.0, self.model_name, 0.0)
+        # the lowest score of a related question shown under an answer
+        self.related_floor = min(
+            self.answer_floor + self.settings.related_margin, 100.0
+        )
         self._analyzer = RussianAnalyzer()
         self._lock = threading.Lock()
         self._snapshot = _Snapshot(revision=-1)
@@ -307,14 +334,21 @@ class FAQEngine:
         cosine, centred, matched = self._dense(searched, ids, limit)
         bm25 = np.zeros(len(ids))
         coverage = np.zeros(len(ids))
+        evidence = np.zeros(len(ids))
         if snapshot.lexical is not None:
             position = {faq_id: k for k, faq_id in enumerate(ids)}
             for hit in snapshot.lexical.search(searched):
                 bm25[position[hit.faq_id]] = hit.score
                 coverage[position[hit.faq_id]] = hit.coverage
+                evidence[position[hit.faq_id]] = hit.evidence
         fused = _zscores(centred) + settings.lexical_weight * _zscores(bm25)
+        topic_ngrams = np.zeros(len(ids))
         if snapshot.ngrams is not None:
             fused += settings.ngram_weight * _zscores(snapshot.ngrams.scores(searched))
+            # n-grams of «как», «сколько», «что делать» are no sign of a topic
+            topic = topic_words(searched)
+            if topic:
+                topic_ngrams = snapshot.ngrams.scores(" ".join(topic))
 
         order = sorted(range(len(ids)), key=lambda k: (-fused[k], ids[k]))
         lead = float(fused[order[0]] - fused[order[1]]) if len(ids) > 1 else 1e9
@@ -337,6 +371,8 @@ class FAQEngine:
                     dense=score_from_cosine(float(cosine[k])),
                     lexical=round(float(coverage[k]) * 100.0, 2),
                     matched_text=matched.get(faq.id, faq.question),
+                    evidence=round(float(evidence[k]) * 100.0, 2),
+                    ngram=round(float(topic_ngrams[k]) * 100.0, 2),
                 )
             )
         return candidates, lead
@@ -368,12 +404,25 @@ class FAQEngine:
         if best.score < floor:
             return Outcome.NO_ANSWER, None, ()
 
+        # keyboard mashing scores 40-45 against any FAQ; offer nothing
+        if snapshot.lexical is not None and not snapshot.lexical.has_known_words(
+            searched
+        ):
+            return Outcome.NO_ANSWER, None, ()
+
         choices = tuple(
             c
             for c in candidates[: settings.max_choices]
             if c.score >= max(floor, best.score - settings.choices_spread)
+            and self._supported(c)
         )
+        if not choices:
+            return Outcome.NO_ANSWER, None, ()
         return Outcome.CHOICES, None, choices
+
+    def _supported(self, candidate: Candidate) -> bool:
+        """Whether the query and the entry share content, not just a cosine."""
+        return candidate.evidence > 0.0 or candidate.ngram >= self.settings.choice_ngram
 
 
 def _elapsed(started: float) -> float:

@@ -39,6 +39,13 @@ _STOP_WORDS_TEXT = """
     пожалуйста подскажите скажите можно мочь могу может ли
 """
 STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
+# words that ask or hedge but name no topic: sharing «сколько» or «что делать»
+# with an entry is no sign that the entry is about the same thing
+_VAGUE_WORDS_TEXT = """
+    сколько куда откуда почему зачем какие каких каким какое какую каком
+    будет будут делать сделать нужно надо нужен нужна нужны хочу хотим
+"""
+VAGUE_WORDS = frozenset(_VAGUE_WORDS_TEXT.split())
 
 # bm25 constants; short documents (questions) favour a mild length penalty
 DEFAULT_K1 = 1.2
@@ -66,6 +73,18 @@ class LexicalHit:
     score: float
     # share of the query's weight found in the entry, 0..1
     coverage: float
+    # share of the weight of the query's topic words (no vague ones) found in
+    # the entry's question or phrasings, not its answer, 0..1
+    evidence: float = 0.0
+
+
+def topic_words(text: str) -> list[str]:
+    """The words of `text` that name what it is about: no stop or vague words."""
+    return [
+        word
+        for word in tokenize(text)
+        if word not in STOP_WORDS and word not in VAGUE_WORDS
+    ]
 
 
 class RussianAnalyzer:
@@ -107,6 +126,7 @@ class LexicalIndex:
         self.faq_ids: list[int] = []
         vocabulary: set[str] = set()
         weighted: list[Counter[str]] = []
+        self._asked: list[frozenset[str]] = []
 
         for doc in docs:
             counts: Counter[str] = Counter()
@@ -116,6 +136,7 @@ class LexicalIndex:
                 for word in words:
                     if word not in STOP_WORDS:
                         counts[self.analyzer.stem(word)] += 1.0
+            self._asked.append(frozenset(counts))
             if answer_weight and doc.answer:
                 for term in self.analyzer.terms(doc.answer):
                     counts[term] += answer_weight
@@ -155,6 +176,18 @@ class LexicalIndex:
     def knows(self, word: str) -> bool:
         return self.analyzer.stem(word) in self._idf
 
+    def has_known_words(self, text: str) -> bool:
+        """True when some word of `text` is in the FAQ or the dictionary.
+
+        Keyboard mashing and random letters have none, and then nothing in
+        the FAQ is worth offering, however the dense model scores it.
+        """
+        return any(
+            self.knows(word) or (word.isalpha() and self.analyzer.is_word(word))
+            for word in tokenize(text)
+            if word not in STOP_WORDS
+        )
+
     def search(self, text: str, limit: int | None = None) -> list[LexicalHit]:
         """Rank entries for a query; entries sharing no stem are left out."""
         terms = set(self.analyzer.terms(text))
@@ -165,12 +198,18 @@ class LexicalIndex:
         # «курс биткоина» covers little of any entry
         query_weight = sum(self._idf.get(term, self._unseen_idf) for term in terms)
 
+        topic = {self.analyzer.stem(word) for word in topic_words(text)}
+        topic_weight = sum(self._idf.get(term, self._unseen_idf) for term in topic)
+
         scores: dict[int, float] = {}
         matched: dict[int, float] = {}
+        asked: dict[int, float] = {}
         for term in terms:
             for position, weight in self._postings.get(term, ()):
                 scores[position] = scores.get(position, 0.0) + weight
                 matched[position] = matched.get(position, 0.0) + self._idf[term]
+                if term in topic and term in self._asked[position]:
+                    asked[position] = asked.get(position, 0.0) + self._idf[term]
 
         ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
         if limit is not None:
@@ -181,6 +220,7 @@ class LexicalIndex:
                 faq_id=self.faq_ids[position],
                 score=score,
                 coverage=matched[position] / query_weight,
+                evidence=asked.get(position, 0.0) / topic_weight if topic else 0.0,
             )
             for position, score in ranked
         ]

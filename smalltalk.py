@@ -1,9 +1,10 @@
 """Small talk: messages that are not questions and must never get an FAQ entry.
 
 Greetings, thanks, goodbyes, «ок», «да», a lone «?», emoji, the text of a
-rating button typed by hand, and empty messages (an attachment alone) get a
-short reply of their own (field reports 13 and 16). Anything that carries a
-question after the greeting («привет, не работает VPN») is left to search.
+rating button typed by hand, empty messages (an attachment alone) and long
+junk (a pasted blob, one letter held down) get a short reply of their own
+(field reports 13 and 16). Anything that carries a question after the
+greeting («привет, не работает VPN») is left to search.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
-from text_normalize import clean_markup, fold_case
+from text_normalize import BLOB, MAX_RAW_CHARS, clean_markup, fold_case
 
 
 class SmalltalkKind(StrEnum):
@@ -30,6 +31,7 @@ class SmalltalkKind(StrEnum):
     PUNCTUATION = "punctuation"
     EMOJI = "emoji"
     RATING = "rating"
+    JUNK = "junk"
 
 
 @dataclass(frozen=True)
@@ -80,9 +82,14 @@ _REPLIES: dict[SmalltalkKind, tuple[str, ...]] = {
         "Напишите, пожалуйста, ваш вопрос словами, и я поищу ответ.",
     ),
     SmalltalkKind.EMOJI: ("🙂", "👍 Если появится вопрос, просто напишите."),
+    # typed text stores no rating, so the reply must not claim one was stored
     SmalltalkKind.RATING: (
-        "Спасибо за оценку! Она помогает улучшать ответы.",
-        "Спасибо, оценку учёл.",
+        "Спасибо! Чтобы оценить ответ, нажмите кнопку «👍 Помогло» или "
+        "«👎 Не помогло» под ним.",
+    ),
+    SmalltalkKind.JUNK: (
+        "Это не похоже на вопрос. Напишите, пожалуйста, коротко и словами, "
+        "что вы хотите узнать.",
     ),
 }
 
@@ -154,6 +161,9 @@ _COMBINABLE = frozenset(
 )
 # messages this long are questions even when they start with a greeting
 MAX_SMALLTALK_CHARS = 80
+# a long message made of this few distinct words is a held key or a paste
+JUNK_MIN_WORDS = 30
+JUNK_MAX_DISTINCT = 3
 
 
 def _is_symbol(ch: str) -> bool:
@@ -194,9 +204,20 @@ def _split_kinds(words: str) -> SmalltalkKind | None:
     return first
 
 
+def _is_junk(raw: str, cleaned: str) -> bool:
+    """A blob (base64, a long run of letters, a bare link) with nothing left
+    to search once it is dropped, or a long run of one or two words."""
+    if not any(ch.isalnum() for ch in cleaned):
+        return BLOB.search(raw[:MAX_RAW_CHARS]) is not None
+    words = _words_only(cleaned).split()
+    return len(words) >= JUNK_MIN_WORDS and len(set(words)) <= JUNK_MAX_DISTINCT
+
+
 def detect(text: str | None) -> SmalltalkKind | None:
     """The kind of small talk `text` is, or None for anything to search."""
     cleaned = fold_case(clean_markup(text or "")).strip()
+    if _is_junk(text or "", cleaned):
+        return SmalltalkKind.JUNK
     if not cleaned or all(_is_symbol(ch) for ch in cleaned):
         if not cleaned:
             return SmalltalkKind.EMPTY

@@ -26,8 +26,10 @@ MAX_RAW_CHARS = 4000
 # a long word with no spaces is a hash, a link or base64, never a question word
 MAX_WORD_CHARS = 40
 
+# a mention's text is a name, not part of the question; a link's text is what
+# the user wrote, so [url=...] is left to _BB_TAG, which keeps the text
 _BB_MENTION = re.compile(
-    r"\[(user|chat|dialog|url|lines)=[^\]]*\](.*?)\[/\1\]", re.IGNORECASE | re.DOTALL
+    r"\[(user|chat|dialog|lines)=[^\]]*\](.*?)\[/\1\]", re.IGNORECASE | re.DOTALL
 )
 _BB_TAG = re.compile(
     r"\[/?(b|i|u|s|url|img|code|quote|color|size|font|user|chat|dialog|send|put|"
@@ -37,6 +39,8 @@ _BB_TAG = re.compile(
 )
 _URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 _LONG_WORD = re.compile(rf"\S{{{MAX_WORD_CHARS + 1},}}")
+# visible text that clean_markup drops as a blob rather than as markup
+BLOB = re.compile(rf"{_URL.pattern}|\S{{{MAX_WORD_CHARS + 1},}}", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([!?.,;:])")
 _REPEATED_PUNCT = re.compile(r"([!?.,;:\-])\1+")

@@ -99,3 +99,27 @@ def test_evaluate_never_touches_live_data(eval_dir, tmp_path, monkeypatch):
     assert done.returncode == 0, done.stderr
     assert "tiny" in done.stdout and "top-1" in done.stdout
     assert not live.exists()
+
+
+def test_out_of_scope_choices_are_reported():
+    from types import SimpleNamespace
+
+    def reply(outcome, choices=()):
+        picked = [SimpleNamespace(faq_id=faq_id) for faq_id in choices]
+        return SimpleNamespace(
+            outcome=outcome, answer=None, choices=picked, candidates=picked, took_ms=1
+        )
+
+    result = evaluate.SetResult("tiny")
+    external = {1: "1", 2: "2"}
+    evaluate._score(result, None, reply("choices", (1, 2)), external)
+    evaluate._score(result, None, reply("no_answer"), external)
+    evaluate._score(result, "1", reply("choices", (1,)), external)
+
+    # offering choices to an off-topic query still counts as handled
+    assert result.handled == 2 and result.accuracy == pytest.approx(2 / 3)
+    assert result.out_of_scope_choices_rate == 0.5
+    assert result.right_in_choices_rate == 1.0
+    table = evaluate.format_table([result])
+    assert "oos choices" in table.splitlines()[0]
+    assert "0.500" in table.splitlines()[2]

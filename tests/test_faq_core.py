@@ -171,3 +171,137 @@ def test_a_search_without_score_all_still_gives_the_three_outcomes(
         engine.database, engine.search, settings=EngineSettings(answer_margin=50.0)
     ).ask("как оформить")
     assert tie.outcome is Outcome.CHOICES and len(tie.choices) >= 2
+
+
+# --- off-topic text, "did you mean" and related questions on the demo FAQ ------
+
+
+@pytest.fixture(scope="module")
+def demo_engine(tmp_path_factory, embedder):
+    """A FAQEngine over the demo FAQ that `python demo_faq.py` loads."""
+    from database import Database
+    from demo_faq import load_demo
+    from faq_search import FAQSearch
+
+    folder = tmp_path_factory.mktemp("demo-faq")
+    db = Database(f"sqlite:///{folder / 'faq.db'}")
+    db.init_schema()
+    load_demo(db)
+    search = FAQSearch(db, embedder, chroma_path=folder / "chroma")
+    yield FAQEngine(db, search)
+    search.close()
+    db.close()
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "погода на Марсе",
+        "погода в Москве",
+        "рецепт борща",
+        "как приготовить пиццу",
+        "сколько будет два плюс два",
+        "кто выиграл чемпионат мира по футболу",
+        "как выучить python",
+        "zzzz qqqq",
+        "ывапролдж",
+    ],
+)
+def test_off_topic_questions_get_no_choices(demo_engine, message):
+    reply = demo_engine.ask(message)
+    assert reply.outcome is Outcome.NO_ANSWER
+    assert reply.choices == () and reply.answer is None
+
+
+@pytest.mark.parametrize(
+    ("message", "question"),
+    [
+        ("впн не подключается", "Как подключиться к VPN из дома?"),
+        (
+            "забыл пароль от почты",
+            "Я забыл пароль от почты или компьютера. Что делать?",
+        ),
+        ("когда придёт зарплата", "Когда выплачивают зарплату?"),
+        ("как заказать пропуск гостю", "Как заказать пропуск для гостя?"),
+        ("где поесть", "Где и когда можно пообедать?"),
+        ("комната для совещаний", "Как забронировать переговорную?"),
+        ("как поставить программу", "Как установить программу на рабочий компьютер?"),
+        ("хочу на удалёнку", "Как перейти на удалённую или гибридную работу?"),
+        ("где взять суточные", "Какие суточные в командировке?"),
+        (
+            "кто чинит кондиционер",
+            "К кому обратиться, если сломался стул, не работает свет или кондиционер?",
+        ),
+    ],
+)
+def test_in_scope_paraphrases_are_still_found(demo_engine, message, question):
+    reply = demo_engine.ask(message)
+    offered = [reply.answer] if reply.answer else list(reply.choices)
+    assert question in {c.question for c in offered}
+
+
+def test_choices_rest_on_shared_content(demo_engine):
+    settings = EngineSettings(answer_margin=50.0)
+    tie = FAQEngine(demo_engine.database, demo_engine.search, settings=settings)
+
+    reply = tie.ask("отпуск")
+
+    assert reply.outcome is Outcome.CHOICES
+    assert all(c.evidence > 0 or c.ngram >= 25 for c in reply.choices)
+    assert "Как оформить ежегодный отпуск?" in {c.question for c in reply.choices}
+
+
+def test_related_questions_need_more_than_a_shared_verb(demo_engine):
+    vpn = demo_engine.ask("не работает VPN")
+    assert vpn.answer is not None
+    related = {
+        c.question for c in vpn.candidates[1:] if c.score >= demo_engine.related_floor
+    }
+    assert related == set()
+
+    lost = demo_engine.ask("потерял пропуск")
+    related = {
+        c.question for c in lost.candidates[1:] if c.score >= demo_engine.related_floor
+    }
+    assert "Как заказать пропуск для гостя?" in related
+    assert demo_engine.related_floor > demo_engine.answer_floor
+
+
+def test_link_text_is_searched(search_faq_engine):
+    reply = search_faq_engine.ask("[url=http://evil.example]погода на Марсе[/url]")
+    assert reply.text_searched == "погода на марсе"
+    assert reply.outcome is Outcome.NO_ANSWER
+
+    linked = search_faq_engine.ask("[url=https://hr.example]как оформить отпуск[/url]")
+    assert _question(linked) == "Как оформить отпуск?"
+
+
+def _base64_blob() -> str:
+    import base64
+
+    return base64.encodebytes(bytes(range(256)) * 36).decode()
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        pytest.param("я" * 60_000, id="one-letter"),
+        pytest.param(" ".join(["я"] * 60_000), id="one-word"),
+        pytest.param(_base64_blob(), id="base64"),
+        pytest.param("абвгдежзиклмнопрстуфхцчшщэюя" * 430, id="no-spaces"),
+    ],
+)
+def test_long_junk_gets_a_short_reply(search_faq_engine, blob):
+    import tracemalloc
+
+    tracemalloc.start()
+    reply = search_faq_engine.ask(blob)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    assert reply.outcome is Outcome.SMALLTALK
+    assert reply.answer is None and reply.candidates == ()
+    assert reply.smalltalk_reply and "вопрос" in reply.smalltalk_reply
+    assert len(reply.smalltalk_reply) < 200
+    # the message is cut before any regex runs: no copy of it is made
+    assert peak < 2_000_000

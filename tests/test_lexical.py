@@ -115,3 +115,20 @@ def test_char_ngram_search_over_300_entries_is_cheap():
         scores = ngrams.scores("вопрос про отпуск номер 42")
     assert (time.perf_counter() - started) / 20 < 0.005
     assert len(scores) == len(ngrams) == 300
+
+
+def test_evidence_counts_topic_words_of_the_question_only(index):
+    hits = {hit.faq_id: hit for hit in index.search("отпуск кадры")}
+    # «кадры» is only in the answer of entry 1, «отпуск» in its question
+    assert 0.0 < hits[1].evidence < 1.0
+    assert hits[1].coverage == pytest.approx(1.0)
+
+    vague = {hit.faq_id: hit for hit in index.search("сколько будет отпуск")}
+    assert vague[1].evidence == pytest.approx(1.0)
+
+
+def test_has_known_words(index):
+    assert index.has_known_words("погода на марсе")
+    assert index.has_known_words("vpn")
+    assert not index.has_known_words("zzzz qqqq")
+    assert not index.has_known_words("ывапролдж")

@@ -67,3 +67,34 @@ def test_every_kind_has_a_short_russian_reply(kind):
     reply = reply_for(kind, random.Random(1))
     assert 0 < len(reply) <= 200
     assert any("а" <= ch <= "я" for ch in reply.lower()) or kind is SmalltalkKind.EMOJI
+
+
+@pytest.mark.parametrize("message", ["👍 Полезно", "👍 Помогло", "👎 Не помогло"])
+def test_thumbs_up_typed_as_text_claims_no_rating(message):
+    found = respond(message)
+
+    assert found is not None and found.kind is SmalltalkKind.RATING
+    # typed text stores nothing; only the buttons under an answer rate it
+    for seed in range(10):
+        variant = reply_for(SmalltalkKind.RATING, random.Random(seed))
+        assert "учёл" not in variant and "за оценку" not in variant
+        assert "кнопк" in variant
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "я" * 60_000,
+        "Q" * 12_000,
+        ("QUJD" * 19 + "\n") * 160,
+        "https://example.org/very/long/path",
+    ],
+)
+def test_long_junk_is_not_an_empty_message(message):
+    assert detect(message) is SmalltalkKind.JUNK
+    assert len(reply_for(SmalltalkKind.JUNK)) < 200
+
+
+@pytest.mark.parametrize("message", ["", "[b][/b]", "как открыть файл " + "Q" * 500])
+def test_junk_needs_a_blob_and_nothing_else(message):
+    assert detect(message) is not SmalltalkKind.JUNK

@@ -83,3 +83,19 @@ def test_typo_corrector(text, corrected):
     known = {"кошка", "активировать", "как", "оформить", "отпуск"}
     corrector = TypoCorrector(vocabulary, is_word=known.__contains__)
     assert corrector.correct(text) == corrected
+
+
+@pytest.mark.parametrize(
+    ("message", "searched"),
+    [
+        ("[url=http://evil.example]погода на Марсе[/url]", "погода на марсе"),
+        (
+            "[URL=https://hr.example/a?b=1]Как оформить отпуск[/URL]?",
+            "как оформить отпуск?",
+        ),
+        ("[url]https://hr.example[/url] не открывается", "не открывается"),
+        ("[USER=12]Иван Петров[/USER] где пропуск", "где пропуск"),
+    ],
+)
+def test_link_text_is_searched(message, searched):
+    assert normalize_query(message).searched == searched
