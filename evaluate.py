@@ -28,21 +28,19 @@ import logging
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from config import load_config
 from database import Database
 from demo_faq import load_file
 from embeddings import (
-    DEFAULT_EMBEDDING_THREADS,
-    DEFAULT_MODEL_NAME,
     Embedder,
-    default_threshold,
     make_embedder,
 )
+from faq_core import FAQEngine
 from faq_search import FAQSearch
 
 logger = logging.getLogger("evaluate")
@@ -101,51 +99,9 @@ class SetResult:
         return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
 
 
-class _DenseEngine:
-    """Stand-in for `faq_core.FAQEngine` when that module is missing: dense
-    search and a plain threshold, with the same reply shape."""
-
-    @dataclass(frozen=True)
-    class _Candidate:
-        faq_id: int
-        score: float
-        question: str
-
-    @dataclass(frozen=True)
-    class _Reply:
-        outcome: str
-        answer: Any
-        choices: tuple[Any, ...]
-        candidates: tuple[Any, ...]
-        took_ms: float
-
-    def __init__(self, database: Database, search: FAQSearch, threshold: float | None):
-        self.search = search
-        self.threshold = (
-            threshold if threshold is not None else default_threshold(search.model_name)
-        )
-
-    def ask(self, text: str, limit: int = 5) -> Any:
-        started = time.perf_counter()
-        candidates = tuple(
-            self._Candidate(h.faq_id, h.score, h.matched_text)
-            for h in self.search.search(text, limit=limit)
-        )
-        took = (time.perf_counter() - started) * 1000
-        if not text.strip():
-            return self._Reply("empty", None, (), (), took)
-        if candidates and candidates[0].score >= self.threshold:
-            return self._Reply("answered", candidates[0], (), candidates, took)
-        return self._Reply("no_answer", None, (), candidates, took)
-
-
 def make_engine(database: Database, search: FAQSearch, threshold: float | None) -> Any:
-    try:
-        import faq_core
-    except ImportError:
-        logger.warning("faq_core is missing: evaluating dense search only")
-        return _DenseEngine(database, search, threshold)
-    return faq_core.FAQEngine(database, search, threshold=threshold)
+    """The engine the bot runs, over a throw-away database and index."""
+    return FAQEngine(database, search, threshold=threshold)
 
 
 def _outcome(reply: Any) -> str:
@@ -302,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         parser.error("give --faq and --queries, or --all")
 
-    model_name, threads = _configured_model()
+    model_name, threads = configured_model()
     embedder = make_embedder(args.model or model_name, num_threads=threads)
     threshold = args.threshold
     json_out = args.json.open("w", encoding="utf-8") if args.json else None
@@ -323,12 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _configured_model() -> tuple[str, int]:
+def configured_model() -> tuple[str, int]:
     """The configured model name and embedding threads (MODEL_NAME, ...)."""
-    try:
-        from config import load_config
-    except ImportError:
-        return DEFAULT_MODEL_NAME, DEFAULT_EMBEDDING_THREADS
     config = load_config()
     return config.model_name, config.embedding_threads
 

@@ -186,10 +186,10 @@ def test_sentence_transformers_model_loads_offline(minilm):
 def test_sentence_transformers_long_input_is_clipped(minilm):
     blob = "".join(random.Random(1).choices(string.ascii_letters, k=12_000))
 
-    started = time.perf_counter()
     vector = minilm.embed_queries([blob])
+
     assert vector.shape == (1, 384)
-    assert time.perf_counter() - started < 5
+    assert minilm._model.max_seq_length <= MAX_INPUT_TOKENS
 
 
 def test_e5_family_gets_prefixes_through_sentence_transformers(minilm_path, tmp_path):
@@ -228,15 +228,15 @@ def test_faq_search_over_sentence_transformers(database, minilm, tmp_path):
 def test_repeated_query_is_served_from_the_cache(embedder):
     text = "как оформить отпуск на следующей неделе"
     first = embedder.embed_queries([text])
-    started = time.perf_counter()
+    cached = len(embedder._query_cache)
     again = embedder.embed_queries([text])
-    took = time.perf_counter() - started
 
     assert np.array_equal(first, again) and again.shape == (1, embedder.dim)
     # a copy: changing the result must not change what later calls get
     again[0, 0] += 1.0
     assert np.array_equal(embedder.embed_queries([text]), first)
-    assert took < 0.005
+    assert len(embedder._query_cache) == cached
+    assert np.array_equal(embedder._query_cache[text], first[0])
     assert len(embedder._query_cache) <= QUERY_CACHE_SIZE
     blob = "а" * (QUERY_CACHE_MAX_CHARS + 1)
     embedder.embed_queries([blob])

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -245,33 +243,38 @@ def test_field_report_8_another_process_edits_the_faq(database, faq_search, tmp_
     assert admin.returncode == 0
 
 
-class FixedQueryEmbedder(HashEmbedder):
-    """Hash vectors of size 384 whose query embedding is computed once."""
+class CountingDatabase:
+    """The real database, counting how often the index reads the whole FAQ."""
 
-    def __init__(self) -> None:
-        super().__init__(dim=384, name="hash-384")
-        self._cache: dict[str, np.ndarray] = {}
+    def __init__(self, database) -> None:
+        self._database = database
+        self.listed = 0
 
-    def embed_queries(self, texts) -> np.ndarray:  # type: ignore[override]
-        key = "\n".join(texts)
-        if key not in self._cache:
-            self._cache[key] = self._embed(texts)
-        return self._cache[key]
+    def list_faqs(self, *args, **kwargs):
+        self.listed += 1
+        return self._database.list_faqs(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self._database, name)
 
 
-def test_search_without_changes_stays_cheap(database, tmp_path):
+def test_search_without_changes_reads_nothing_again(database, tmp_path):
+    # the figures for a 300-entry faq come from benchmark.py; this pins why
+    # they are small: a search with no faq change re-reads neither side
     for n in range(300):
         database.add_faq(f"Вопрос номер {n} про отпуск и пропуск", "Ответ", "Офис")
-    search = FAQSearch(database, FixedQueryEmbedder(), chroma_path=tmp_path / "c")
+    counting = CountingDatabase(database)
+    search = FAQSearch(counting, HashEmbedder(dim=384), chroma_path=tmp_path / "c")
     search.search("вопрос про отпуск")
+    listed = counting.listed
 
-    timings = []
     for _ in range(30):
-        started = time.perf_counter()
         search.search("вопрос про отпуск", limit=5)
-        timings.append((time.perf_counter() - started) * 1000)
 
-    assert statistics.median(timings) < 20.0, timings
+    assert counting.listed == listed
+    faq = database.add_faq("Как оформить визу?", "Через отдел кадров.", "Кадры")
+    assert search.search("Как оформить визу?", limit=1)[0].faq_id == faq.id
+    assert counting.listed == listed + 1
 
 
 def test_score_all_ranks_every_entry_from_the_stored_vectors(database, faq_search):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from lexical import (
@@ -73,16 +71,17 @@ def test_typo_corrector_uses_faq_words(index):
     assert index.corrector.correct("кошка") == "кошка"
 
 
-def test_rebuild_for_300_entries_is_cheap():
+def test_an_index_of_300_entries_finds_its_own_questions():
+    # how long building and searching take is benchmark.py's to print
     analyzer = RussianAnalyzer()
     docs = [
         LexicalDoc(n, f"Вопрос номер {n} про отпуск и пропуск {n * 7}", (), "ответ")
         for n in range(300)
     ]
-    started = time.perf_counter()
     index = LexicalIndex(docs, analyzer=analyzer)
-    assert time.perf_counter() - started < 1.0
+
     assert len(index) == 300
+    assert index.search("пропуск 2093")[0].faq_id == 299
 
 
 def test_char_ngrams_link_a_typo_the_stems_miss():
@@ -104,17 +103,17 @@ def test_char_ngrams_of_a_word_are_padded():
     assert "ё" not in "".join(char_ngrams("ёлка"))
 
 
-def test_char_ngram_search_over_300_entries_is_cheap():
+def test_char_ngrams_rank_300_entries():
     docs = [
         LexicalDoc(n, f"Вопрос номер {n} про отпуск и пропуск {n * 7}", (), "ответ")
         for n in range(300)
     ]
     ngrams = CharNgramIndex(docs)
-    started = time.perf_counter()
-    for _ in range(20):
-        scores = ngrams.scores("вопрос про отпуск номер 42")
-    assert (time.perf_counter() - started) / 20 < 0.005
+
+    scores = ngrams.scores("вопрос про отпуск номер 42 294")
+
     assert len(scores) == len(ngrams) == 300
+    assert ngrams.faq_ids[int(scores.argmax())] == 42
 
 
 def test_evidence_counts_topic_words_of_the_question_only(index):
