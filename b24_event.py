@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 # 512 KiB: a full-length message twice (MESSAGE and MESSAGE_ORIGINAL) plus the
 # envelope fits; werkzeug's 500 kB form limit would otherwise answer first.
 RECOMMENDED_MAX_CONTENT_LENGTH = 512 * 1024
+# php's max_input_nesting_level; the platform's own events go 5 levels deep,
+# and a deeper key would only exhaust the stack of the recursive steps after
+MAX_NESTING = 64
 
 _KEY_RE = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _SEGMENT_RE = re.compile(r"\[([^\[\]]*)\]")
@@ -91,6 +94,8 @@ def parse_php_form(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
         path = [match.group(1), *_SEGMENT_RE.findall(match.group(2))]
         if any(part == "" for part in path):
             raise MalformedFormError(f"empty bracket in key {key!r}")
+        if len(path) > MAX_NESTING:
+            raise MalformedFormError(f"key nested deeper than {MAX_NESTING} levels")
 
         node = root
         for part in path[:-1]:
@@ -151,6 +156,25 @@ def _to_int(value: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return number if abs(number) <= _MAX_ID else None
+
+
+def _nesting(document: Any) -> int:
+    """How deep maps and lists go in a JSON document, without recursion."""
+    deepest = 0
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, Mapping):
+            children: Iterable[Any] = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_NESTING:
+            break
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _clean_text(value: Any) -> Any:
@@ -268,15 +292,13 @@ class Bitrix24Event:
             return cls({}, query, problem="JSON body is not an object")
         if not document:
             return cls({}, query, problem="empty body")
+        if _nesting(document) > MAX_NESTING:
+            return cls({}, query, problem=f"JSON nested deeper than {MAX_NESTING}")
         if any("[" in str(key) for key in document):
             # a proxy that turned the form into JSON without nesting it
             pairs = [(str(k), _scalar_to_str(v)) for k, v in document.items()]
             return cls.from_pairs(pairs, query)
-        try:
-            payload = normalize_json(document)
-        except RecursionError:
-            return cls({}, query, problem="JSON body is nested too deeply")
-        return cls._checked(payload, query)
+        return cls._checked(normalize_json(document), query)
 
     @classmethod
     def from_request(

@@ -330,19 +330,45 @@ def test_an_event_for_another_bot_is_ignored(quiet_bot, emulator, database) -> N
     assert stored_events(database) == 0
 
 
-def test_json_nested_thousands_deep_is_a_400_not_a_500(
-    quiet_bot, emulator, database
+def _nested_json(depth: int) -> str:
+    return (
+        '{"event":"ONIMBOTMESSAGEADD","data":'
+        + '{"a":' * depth
+        + "1"
+        + "}" * (depth + 1)
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "problem"),
+    [
+        pytest.param(
+            '{"data":' + "[" * 100_000 + "]" * 100_000 + "}",
+            "application/json",
+            "not valid JSON",
+            id="json-arrays",
+        ),
+        pytest.param(_nested_json(900), "application/json", "nested", id="json-maps"),
+        pytest.param(
+            "event=ONIMBOTMESSAGEADD&data" + "[a]" * 5000 + "=v",
+            "application/x-www-form-urlencoded",
+            "nested",
+            id="form-keys",
+        ),
+    ],
+)
+def test_bodies_nested_thousands_deep_are_a_4xx_not_a_500(
+    quiet_bot, emulator, database, body, content_type, problem
 ) -> None:
-    body = '{"data":' + "[" * 100_000 + "]" * 100_000 + "}"
     client = quiet_bot.test_client()
 
     ours = post(
-        client, body, f"CLIENT_ID={emulator.client_id}", content_type="application/json"
+        client, body, f"CLIENT_ID={emulator.client_id}", content_type=content_type
     )
-    anyone = post(client, body, content_type="application/json")
+    anyone = post(client, body, content_type=content_type)
 
     assert ours.status_code == 400
-    assert "not valid JSON" in ours.get_json()["problem"]
+    assert problem in ours.get_json()["problem"]
     assert anyone.status_code == 403
     assert stored_events(database) == 0
 
