@@ -85,6 +85,8 @@ class Base(DeclarativeBase):
 
 class Category(Base):
     __tablename__ = "categories"
+    # ids of deleted rows are never reused: old chat buttons carry them
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -95,6 +97,7 @@ class Category(Base):
 
 class Faq(Base):
     __tablename__ = "faqs"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     external_id: Mapped[str | None] = mapped_column(String(100), unique=True)

@@ -42,8 +42,8 @@ def _count(url: str, table: str) -> int:
 def test_fresh_database_gets_the_current_schema(tmp_path):
     url = f"sqlite:///{tmp_path / 'new.db'}"
 
-    assert migrate(url) == "0001"
-    assert migrate(url) == "0001"
+    assert migrate(url) == "0002"
+    assert migrate(url) == "0002"
     assert _count(url, "faq_revision") == 1
 
 
@@ -131,5 +131,27 @@ def test_command_line_is_safe_to_run_twice(tmp_path, legacy):
         )
         assert done.returncode == 0, done.stderr
 
-    assert "already at schema revision 0001" in done.stderr
+    assert "already at schema revision 0002" in done.stderr
     assert _count(url, "faqs") == (5 if legacy else 0)
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_ids_of_deleted_entries_and_categories_are_never_reused(tmp_path, legacy):
+    # chat buttons carry these ids; a reused one would open another entry
+    url = _legacy_db(tmp_path / "old.db") if legacy else f"sqlite:///{tmp_path}/n.db"
+    migrate(url)
+    db = Database(url)
+    last = db.add_faq("Последний вопрос?", "Ответ", "Новая тема")
+    category = next(c for c in db.list_categories() if c.name == "Новая тема")
+
+    db.delete_faq(last.id)
+    db.delete_category(category.id)
+    again = db.add_faq("Ещё один вопрос?", "Ответ", "Другая тема")
+
+    assert again.id == last.id + 1
+    assert again.category_id == category.id + 1
+    assert db.get_faq(last.id) is None
+    if legacy:
+        assert db.get_faq(1).question == "Как оформить отпуск?"
+        assert _count(url, "faq_phrasings") == 0
+    db.close()
