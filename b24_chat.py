@@ -69,6 +69,7 @@ class TerminalChat:
         self.poll = poll
         self.last_id = 0
         self.keyboard_message: int | None = None
+        self.keyboard_size = 0
         self.session = requests.Session()
         self._stop = threading.Event()
         self._replied = threading.Event()
@@ -88,8 +89,14 @@ class TerminalChat:
         poller.start()
         try:
             for line in self._lines():
-                if not self._handle(line):
-                    break
+                try:
+                    if not self._handle(line):
+                        break
+                except requests.RequestException as exc:
+                    # the bot's local Bitrix24 went away; say so and keep the chat
+                    self._say(
+                        f"(эмулятор Bitrix24 недоступен: {exc.__class__.__name__})"
+                    )
         finally:
             self._stop.set()
         return 0
@@ -129,6 +136,11 @@ class TerminalChat:
     def _press(self, number: int) -> bool:
         if self.keyboard_message is None:
             self._say("(кнопок нет)")
+            return True
+        if not 1 <= number <= self.keyboard_size:
+            self._say(
+                f"(нет кнопки {number}: у последнего ответа {self.keyboard_size})"
+            )
             return True
         self._replied.clear()
         reply = self.session.post(
@@ -172,6 +184,9 @@ class TerminalChat:
         lines = ["", "Бот: " + render_bbcode(message["text"])]
         if message.get("keyboard"):
             self.keyboard_message = message["message_id"]
+            self.keyboard_size = sum(
+                1 for b in message["keyboard"] if b.get("TYPE") != "NEWLINE"
+            )
             lines.append(render_keyboard(message["keyboard"]))
         self._say("\n".join(lines))
         self._replied.set()

@@ -41,7 +41,8 @@ def parse_id(value: object) -> int | None:
         number = value
     else:
         text = str(value).strip() if value is not None else ""
-        if not text.isdigit() or len(text) > len(str(MAX_ID)):
+        # isdecimal alone takes «١٢» for 12; only ascii digits are ids
+        if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_ID)):
             return None
         number = int(text)
     return number if 0 < number <= MAX_ID else None

@@ -81,7 +81,7 @@ _REPLIES: dict[SmalltalkKind, tuple[str, ...]] = {
     SmalltalkKind.PUNCTUATION: (
         "Напишите, пожалуйста, ваш вопрос словами, и я поищу ответ.",
     ),
-    SmalltalkKind.EMOJI: ("🙂", "👍 Если появится вопрос, просто напишите."),
+    SmalltalkKind.EMOJI: ("🙂", "Если появится вопрос, просто напишите."),
     # typed text stores no rating, so the reply must not claim one was stored
     SmalltalkKind.RATING: (
         "Спасибо! Чтобы оценить ответ, нажмите кнопку «👍 Помогло» или "
@@ -159,6 +159,8 @@ _COMBINABLE = frozenset(
         SmalltalkKind.ACK,
     }
 )
+# thumbs down, frowns and tears typed alone
+NEGATIVE_EMOJI = frozenset("👎😞😠😡😢😭☹🙁😕😔")
 # messages this long are questions even when they start with a greeting
 MAX_SMALLTALK_CHARS = 80
 # a long message made of this few distinct words is a held key or a paste
@@ -173,6 +175,13 @@ def _is_symbol(ch: str) -> bool:
 
 def _has_emoji(text: str) -> bool:
     return any(unicodedata.category(ch) == "So" for ch in text)
+
+
+def _emoji_kind(text: str) -> SmalltalkKind:
+    """A message of symbols only: a frown is «не то», anything else a nod."""
+    if any(ch in NEGATIVE_EMOJI for ch in text):
+        return SmalltalkKind.NEGATIVE
+    return SmalltalkKind.EMOJI if _has_emoji(text) else SmalltalkKind.PUNCTUATION
 
 
 def _words_only(text: str) -> str:
@@ -221,14 +230,14 @@ def detect(text: str | None) -> SmalltalkKind | None:
     if not cleaned or all(_is_symbol(ch) for ch in cleaned):
         if not cleaned:
             return SmalltalkKind.EMPTY
-        return SmalltalkKind.EMOJI if _has_emoji(cleaned) else SmalltalkKind.PUNCTUATION
+        return _emoji_kind(cleaned)
 
     if len(cleaned) > MAX_SMALLTALK_CHARS:
         return None
 
     words = _words_only(cleaned)
     if not words:
-        return SmalltalkKind.EMOJI if _has_emoji(cleaned) else SmalltalkKind.PUNCTUATION
+        return _emoji_kind(cleaned)
 
     if _has_emoji(cleaned) and _RATING_TEXT.match(words):
         return SmalltalkKind.RATING

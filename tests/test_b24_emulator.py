@@ -912,7 +912,7 @@ def test_terminal_chat_shows_answers_and_presses_buttons(
             b24_api.answer_command(event.command_id, event.message_id, "Спасибо!")
 
     event_sink.on_event = bot
-    lines = iter(["как оформить отпуск", "/1", "/quit"])
+    lines = iter(["как оформить отпуск", "/9", "/0", "/1", "/quit"])
 
     def fake_input(prompt=""):
         time.sleep(0.4)
@@ -929,6 +929,8 @@ def test_terminal_chat_shows_answers_and_presses_buttons(
     assert "Бот: Ответ" in output
     assert "[1] Полезно" in output
     assert "Бот: Спасибо!" in output
+    assert "(нет кнопки 9: у последнего ответа 2)" in output
+    assert "(нет кнопки 0: у последнего ответа 2)" in output
     assert [e.command_name for e in event_sink.events if e.is_command] == [
         "helpful_yes"
     ]

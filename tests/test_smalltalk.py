@@ -32,6 +32,8 @@ from smalltalk import SmalltalkKind, detect, reply_for, respond
         ("...", SmalltalkKind.PUNCTUATION),
         ("👍", SmalltalkKind.EMOJI),
         ("🙂🙂🙂", SmalltalkKind.EMOJI),
+        ("👎", SmalltalkKind.NEGATIVE),
+        ("😞😞", SmalltalkKind.NEGATIVE),
         ("👍 Полезно", SmalltalkKind.RATING),
         ("👎 Не помогло", SmalltalkKind.RATING),
         ("", SmalltalkKind.EMPTY),
@@ -98,3 +100,11 @@ def test_long_junk_is_not_an_empty_message(message):
 @pytest.mark.parametrize("message", ["", "[b][/b]", "как открыть файл " + "Q" * 500])
 def test_junk_needs_a_blob_and_nothing_else(message):
     assert detect(message) is not SmalltalkKind.JUNK
+
+
+@pytest.mark.parametrize("message", ["👎", "🙁", "👍", "🙂"])
+def test_an_emoji_alone_is_never_answered_with_a_thumbs_up(message):
+    # a typed 👎 once got «👍 Если появится вопрос…»
+    for seed in range(10):
+        reply = reply_for(detect(message), random.Random(seed))
+        assert "👍" not in reply

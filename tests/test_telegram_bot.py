@@ -344,8 +344,8 @@ def test_did_you_mean_offers_choices(database, telegram_faq):
 
 @pytest.mark.parametrize(
     "data",
-    ["gone:1:2", f"faq:{10**30}", "ch:1:-5", "cat:x"],
-    ids=["unknown-action", "id-past-64-bits", "negative-id", "not-a-number"],
+    ["gone:1:2", f"faq:{10**30}", "ch:1:-5", "cat:x", "faq:١٢"],
+    ids=["unknown-action", "id-past-64-bits", "negative-id", "not-a-number", "arabic"],
 )
 def test_unknown_button_is_answered_not_ignored(conversation, data):
     press = ButtonPress("query-1", USER, USER, data, message_id=5)
