@@ -95,15 +95,34 @@ def to_local(value: datetime | None) -> datetime | None:
 def utc_bounds(
     date_from: date | None, date_to: date | None
 ) -> tuple[datetime | None, datetime | None]:
-    """Turn an inclusive range of local dates into naive UTC [start, end)."""
+    """Turn an inclusive range of local dates into naive UTC [start, end).
 
-    def to_utc(day: date) -> datetime:
-        local = datetime.combine(day, time.min, tzinfo=local_zone())
-        return local.astimezone(UTC).replace(tzinfo=None)
+    The forms keep dates to a sane range; a bound at the very edge of what
+    `date` holds becomes no bound rather than an OverflowError.
+    """
+
+    def to_utc(day: date, days_after: int = 0) -> datetime | None:
+        try:
+            local = datetime.combine(
+                day + timedelta(days=days_after), time.min, tzinfo=local_zone()
+            )
+            return local.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            return None
 
     start = to_utc(date_from) if date_from else None
-    end = to_utc(date_to + timedelta(days=1)) if date_to else None
+    end = to_utc(date_to, 1) if date_to else None
     return start, end
+
+
+def plural(count: int, one: str, few: str, many: str) -> str:
+    """The Russian form of a noun for `count`: 1 запись, 2 записи, 5 записей."""
+    tens, units = count % 100, count % 10
+    if units == 1 and tens != 11:
+        return one
+    if 2 <= units <= 4 and not 12 <= tens <= 14:
+        return few
+    return many
 
 
 def today_local() -> date:

@@ -12,6 +12,7 @@ import logging
 import secrets
 import time
 from dataclasses import asdict
+from datetime import datetime
 
 from flask import (
     Blueprint,
@@ -53,6 +54,7 @@ from admin_transfer import (
     to_xlsx,
 )
 from database import DuplicateQuestionError, FaqRecord, ValidationError
+from faq_store import StaleEntryError, clean_multiline
 from models import parse_id
 
 logger = logging.getLogger(__name__)
@@ -106,10 +108,24 @@ def _category_choices(form: FaqForm) -> None:
     )
 
 
+def _version(record: FaqRecord) -> str:
+    return record.updated_at.isoformat()
+
+
+def _opened_version(form: FaqForm) -> datetime | None:
+    """When the entry was as the editor saw it; None for a form without one."""
+    try:
+        return datetime.fromisoformat(form.version.data or "")
+    except ValueError:
+        return None
+
+
 def _save(form: FaqForm, record: FaqRecord | None) -> FaqRecord | None:
-    """Store the form; None when the database refuses it, with the reasons shown."""
+    """Store the form; None when the database refuses it, with the reasons shown.
+
+    StaleEntryError is left to the caller, which shows the entry as it is now.
+    """
     database = services().database
-    question = form.question.data.strip()
     phrasings = split_lines(form.phrasings.data)
     if form.category.data == NEW_CATEGORY:
         category: str | int = form.category_name()
@@ -118,23 +134,39 @@ def _save(form: FaqForm, record: FaqRecord | None) -> FaqRecord | None:
     try:
         if record is None:
             return database.add_faq(
-                question, form.answer.data, category, phrasings=phrasings
+                form.question.data, form.answer.data, category, phrasings=phrasings
             )
         return database.update_faq(
             record.id,
-            question=question,
+            question=form.question.data,
             answer=form.answer.data,
             category=category,
             phrasings=phrasings,
+            expected_updated_at=_opened_version(form),
         )
+    except StaleEntryError:
+        raise
     except DuplicateQuestionError as exc:
         if exc.question_message:
             form.question.errors.append(exc.question_message)
         form.phrasings.errors.extend(d.message() for d in exc.phrasings)
         return None
     except ValidationError as exc:
-        form.answer.errors.append(str(exc))
+        _field_errors(form, exc.field).append(str(exc))
         return None
+
+
+def _field_errors(form: FaqForm, name: str | None) -> list[str]:
+    """The error list of the form field a storage error is about."""
+    if name == "category":
+        new = form.category.data == NEW_CATEGORY
+        return (form.new_category if new else form.category).errors
+    field = {
+        "question": form.question,
+        "answer": form.answer,
+        "phrasings": form.phrasings,
+    }.get(name or "", form.question)
+    return field.errors
 
 
 @faq.route("/faq/new", methods=["GET", "POST"])
@@ -165,18 +197,32 @@ def edit_faq(faq_id: int):
     record = _get_faq_or_404(faq_id)
     form = FaqForm()
     _category_choices(form)
+    current = None
     if request.method == "GET":
         form.category.data = str(record.category_id)
         form.question.data = record.question
         form.answer.data = record.answer
         form.phrasings.data = "\n".join(record.phrasings)
+        form.version.data = _version(record)
     if form.validate_on_submit():
-        saved = _save(form, record)
-        if saved is not None:
-            logger.info("faq %s edited by %s", faq_id, current_user.username)
-            flash(f"Запись №{faq_id} сохранена. {SAVED_NOTE}", "success")
-            return redirect(url_for("faq.list_faqs", _anchor=f"faq-{faq_id}"))
-    return render_template("admin/faq_form.html", form=form, record=record)
+        try:
+            saved = _save(form, record)
+        except StaleEntryError as exc:
+            logger.info(
+                "faq %s: stale edit by %s refused", faq_id, current_user.username
+            )
+            current = _get_faq_or_404(faq_id)
+            # the next save is made knowing the current text, so it may win
+            form.version.data = _version(current)
+            flash(str(exc), "error")
+        else:
+            if saved is not None:
+                logger.info("faq %s edited by %s", faq_id, current_user.username)
+                flash(f"Запись №{faq_id} сохранена. {SAVED_NOTE}", "success")
+                return redirect(url_for("faq.list_faqs", _anchor=f"faq-{faq_id}"))
+    return render_template(
+        "admin/faq_form.html", form=form, record=current or record, current=current
+    )
 
 
 @faq.route("/faq/<int:faq_id>/delete", methods=["GET", "POST"])
@@ -198,7 +244,8 @@ def preview():
     answer = request.form.get("answer", "")
     return jsonify(
         html=str(render_bbcode(answer)),
-        length=len(answer.strip()),
+        # counted as it is stored, so the counter and the limit agree
+        length=len(clean_multiline(answer)),
         limit=MAX_MESSAGE_LENGTH,
     )
 
@@ -282,7 +329,16 @@ def add_phrasings():
         target = next(r for r in records if r.id == form.faq_id.data)
         texts = split_lines(form.texts.data)
         try:
-            database.update_faq(target.id, phrasings=[*target.phrasings, *texts])
+            database.update_faq(
+                target.id,
+                phrasings=[*target.phrasings, *texts],
+                expected_updated_at=target.updated_at,
+            )
+        except StaleEntryError:
+            form.texts.errors.append(
+                f"Запись №{target.id} только что изменил кто-то другой: "
+                "отправьте формулировки ещё раз."
+            )
         except DuplicateQuestionError as exc:
             form.texts.errors.extend(d.message() for d in exc.phrasings)
         except ValidationError as exc:

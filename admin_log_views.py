@@ -59,6 +59,34 @@ LOG_COLUMNS = (
 )
 
 
+def _checked(form: PeriodForm) -> PeriodForm:
+    """Validate the filters of the query string the same way on every page.
+
+    A filter that is wrong keeps its message, to show next to it, and falls
+    back to its default, so the page still opens; a reversed period is turned
+    round, and the form says so.
+    """
+    if not form.validate():
+        for item in form:
+            if item.errors:
+                item.data = item.default
+                item.raw_data = None
+    first, last = form.date_from.data, form.date_to.data
+    if first and last and first > last:
+        _show_period(form, last, first)
+        form.notes.append(
+            f"Даты шли в обратном порядке: показано с {last:%d.%m.%Y} "
+            f"по {first:%d.%m.%Y}."
+        )
+    return form
+
+
+def _show_period(form: PeriodForm, first: date | None, last: date | None) -> None:
+    form.date_from.data, form.date_to.data = first, last
+    # the inputs show the dates used, not the ones typed
+    form.date_from.raw_data = form.date_to.raw_data = None
+
+
 def _log_filter(form: LogFilterForm) -> LogFilter:
     start, end = utc_bounds(form.date_from.data, form.date_to.data)
     return LogFilter(
@@ -71,13 +99,21 @@ def _log_filter(form: LogFilterForm) -> LogFilter:
 
 
 def _period(form: PeriodForm, default_days: int) -> tuple[date, date]:
-    """The inclusive local dates of the form, or the last `default_days` days."""
+    """The inclusive local dates of the form, or the last `default_days` days.
+
+    The form is `_checked` already, so both dates are in order and in range.
+    """
     last = form.date_to.data or today_local()
     first = form.date_from.data or last - timedelta(days=default_days - 1)
-    if first > last:
-        first, last = last, first
-    first = max(first, last - timedelta(days=MAX_PERIOD_DAYS - 1))
-    form.date_from.data, form.date_to.data = first, last
+    first = min(first, last)
+    longest = last - timedelta(days=MAX_PERIOD_DAYS - 1)
+    if first < longest:
+        form.notes.append(
+            f"Период не длиннее {MAX_PERIOD_DAYS} дней: показано с "
+            f"{longest:%d.%m.%Y} по {last:%d.%m.%Y}."
+        )
+        first = longest
+    _show_period(form, first, last)
     return first, last
 
 
@@ -86,9 +122,7 @@ def _period(form: PeriodForm, default_days: int) -> tuple[date, date]:
 
 @insights.route("/logs")
 def logs():
-    form = LogFilterForm(request.args)
-    if not form.validate():
-        form = LogFilterForm()
+    form = _checked(LogFilterForm(request.args))
     filters = _log_filter(form)
     # a page past the end shows the last one; a huge number must not reach SQL
     number = request.args.get("page", type=parse_id) or 1
@@ -105,9 +139,7 @@ def logs():
 
 @insights.route("/logs/export.csv")
 def export_logs():
-    form = LogFilterForm(request.args)
-    if not form.validate():
-        form = LogFilterForm()
+    form = _checked(LogFilterForm(request.args))
     filters = _log_filter(form)
     rows = (
         (
@@ -150,9 +182,7 @@ def _iso(value) -> str:
 
 @insights.route("/suggestions")
 def suggestions():
-    form = PeriodForm(request.args)
-    if not form.validate():
-        form = PeriodForm()
+    form = _checked(PeriodForm(request.args))
     first, last = _period(form, 30)
     start, end = utc_bounds(first, last)
     database = services().database
@@ -286,9 +316,7 @@ def questions_chart(days: list[DayStats]) -> Markup:
 
 @insights.route("/stats")
 def stats():
-    form = PeriodForm(request.args)
-    if not form.validate():
-        form = PeriodForm()
+    form = _checked(PeriodForm(request.args))
     first, last = _period(form, 30)
     start, end = utc_bounds(first, last)
     result = statistics(services().database, first, last, LogFilter(start, end))

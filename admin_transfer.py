@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils.exceptions import InvalidFileException
 
 from admin_bbcode import MAX_MESSAGE_LENGTH
@@ -27,7 +28,11 @@ from faq_store import (
     FaqImportRow,
     FaqRecord,
     QuestionIndex,
+    ValidationError,
+    clean_line,
+    clean_multiline,
     clean_phrasings,
+    has_word,
     question_key,
 )
 
@@ -141,7 +146,10 @@ def _read_csv(data: bytes) -> list[list[str]]:
         except UnicodeDecodeError:
             continue
     else:
-        raise ImportFormatError("Не удалось прочитать файл: сохраните его в UTF-8.")
+        raise ImportFormatError(
+            "Не удалось прочитать текст файла: сохраните его как CSV в кодировке "
+            "UTF-8 или Windows-1251."
+        )
     first_line = text.split("\n", 1)[0]
     delimiter = max((";", ",", "\t"), key=first_line.count)
     try:
@@ -208,21 +216,26 @@ def _rows_from_table(table: list[list[str]]) -> list[ImportRow]:
                 return ""
             return _unprotect(cells[index]).strip()
 
-        raw_id = cell("id")
-        faq_id = int(raw_id) if raw_id.isdigit() else None
+        # texts are cleaned as the FAQ stores them, so an unchanged row
+        # compares equal to its entry
+        raw_id = clean_line(cell("id"))
+        # isdigit() alone takes "²" and other digits int() refuses
+        is_number = raw_id.isascii() and raw_id.isdigit() and int(raw_id) > 0
+        faq_id = int(raw_id) if is_number else None
         phrasings = None
         if "phrasings" in columns:
-            phrasings = tuple(p.strip() for p in cell("phrasings").splitlines())
-            phrasings = tuple(p for p in phrasings if p)
+            phrasings = tuple(
+                text for text in map(clean_line, cell("phrasings").splitlines()) if text
+            )
         rows.append(
             ImportRow(
                 line=line,
-                category=" ".join(cell("category").split()),
-                question=cell("question"),
-                answer=cell("answer"),
+                category=clean_line(cell("category")),
+                question=clean_line(cell("question")),
+                answer=clean_multiline(cell("answer")),
                 phrasings=phrasings,
                 faq_id=faq_id,
-                external_id=cell("external_id") or None,
+                external_id=clean_line(cell("external_id")) or None,
                 bad_id=raw_id if raw_id and faq_id is None else None,
             )
         )
@@ -245,13 +258,20 @@ def plan_import(rows: Sequence[ImportRow], records: Sequence[FaqRecord]) -> Impo
     by_question = {question_key(r.question): r for r in records}
     index = QuestionIndex(records)
     seen_in_file: dict[str, int] = {}
+    # a row per entry and per external id: a second one would undo the first,
+    # or break the database's uniqueness when the import is applied
+    external_in_file: dict[str, int] = {}
+    targets_in_file: dict[int, int] = {}
     items = []
 
     for row in rows:
         reasons = _row_problems(row)
         target = None
         if row.bad_id:
-            reasons.append(f"id «{row.bad_id}» — не число.")
+            reasons.append(
+                f"id «{row.bad_id}» — это не номер записи: нужно целое "
+                "положительное число или пустая ячейка для новой записи."
+            )
         elif row.faq_id is not None:
             target = by_id.get(row.faq_id)
             if target is None:
@@ -260,6 +280,23 @@ def plan_import(rows: Sequence[ImportRow], records: Sequence[FaqRecord]) -> Impo
             target = by_external.get(row.external_id)
         elif row.question:
             target = by_question.get(question_key(row.question))
+
+        if row.external_id and target is None:
+            if row.external_id in external_in_file:
+                reasons.append(
+                    f"Внешний id «{row.external_id}» уже встречается в строке "
+                    f"{external_in_file[row.external_id]}."
+                )
+            else:
+                external_in_file[row.external_id] = row.line
+        if target is not None:
+            if target.id in targets_in_file:
+                reasons.append(
+                    f"Запись №{target.id} уже меняет строка "
+                    f"{targets_in_file[target.id]}."
+                )
+            else:
+                targets_in_file[target.id] = row.line
 
         texts = _unique([row.question, *(row.phrasings or ())]) if row.question else []
         for text in texts:
@@ -273,6 +310,8 @@ def plan_import(rows: Sequence[ImportRow], records: Sequence[FaqRecord]) -> Impo
         exclude = target.id if target is not None else None
         reasons.extend(d.message() for d in index.duplicates(texts, exclude))
 
+        if not reasons:
+            reasons.extend(_phrasing_problems(row))
         if reasons:
             items.append(PlanItem(row, Action.REJECT, target, reasons))
         elif target is None:
@@ -294,16 +333,23 @@ def _unique(texts: Iterable[str]) -> list[str]:
     return unique
 
 
+_NO_WORD = "нет ни одной буквы или цифры"
+
+
 def _row_problems(row: ImportRow) -> list[str]:
     problems = []
     if not row.category:
         problems.append("Не указана категория.")
     elif len(row.category) > MAX_CATEGORY_LENGTH:
         problems.append("Название категории длиннее 100 символов.")
+    elif not has_word(row.category):
+        problems.append(f"В названии категории {_NO_WORD}.")
     if not row.question:
         problems.append("Пустой вопрос.")
     elif len(row.question) > MAX_QUESTION_LENGTH:
         problems.append(f"Вопрос длиннее {MAX_QUESTION_LENGTH} символов.")
+    elif not has_word(row.question):
+        problems.append(f"В вопросе {_NO_WORD}.")
     if not row.answer:
         problems.append("Пустой ответ.")
     elif len(row.answer) > MAX_MESSAGE_LENGTH:
@@ -311,12 +357,23 @@ def _row_problems(row: ImportRow) -> list[str]:
             f"Ответ длиннее 20 000 символов ({len(row.answer)}) — это предел "
             "сообщения в Битрикс24."
         )
+    elif not has_word(row.answer):
+        problems.append(f"В ответе {_NO_WORD}.")
     phrasings = row.phrasings or ()
     if len(phrasings) > MAX_PHRASINGS:
         problems.append(f"Больше {MAX_PHRASINGS} формулировок.")
     if any(len(p) > MAX_QUESTION_LENGTH for p in phrasings):
         problems.append(f"Формулировка длиннее {MAX_QUESTION_LENGTH} символов.")
     return problems
+
+
+def _phrasing_problems(row: ImportRow) -> list[str]:
+    """What the FAQ's own phrasing rules refuse (a phrasing of only signs)."""
+    try:
+        clean_phrasings(row.phrasings or (), row.question)
+    except ValidationError as exc:
+        return [f"{exc}."]
+    return []
 
 
 def _changes(row: ImportRow, target: FaqRecord) -> list[str]:
@@ -328,18 +385,43 @@ def _changes(row: ImportRow, target: FaqRecord) -> list[str]:
     if row.category.casefold() != target.category.casefold():
         changes.append("категория")
     if row.phrasings is not None:
-        phrasings = clean_phrasings(row.phrasings, row.question)
-        if phrasings != list(target.phrasings):
-            changes.append("формулировки")
+        changes.extend(
+            _phrasing_changes(
+                clean_phrasings(row.phrasings, row.question), target.phrasings
+            )
+        )
     return changes
+
+
+def _phrasing_changes(new: Sequence[str], old: Sequence[str]) -> list[str]:
+    """Say how many phrasings come and go; an empty cell deletes them all."""
+    if list(new) == list(old):
+        return []
+    new_keys = {question_key(text) for text in new}
+    old_keys = {question_key(text) for text in old}
+    added = sum(question_key(text) not in old_keys for text in new)
+    removed = sum(question_key(text) not in new_keys for text in old)
+    changes = []
+    if removed and not new:
+        changes.append(f"формулировки будут удалены: {removed} (все, ячейка пустая)")
+    elif removed:
+        changes.append(f"формулировки будут удалены: {removed}")
+    if added:
+        changes.append(f"формулировки будут добавлены: {added}")
+    return changes or ["формулировки: порядок или написание"]
 
 
 # ---------------------------------------------------------------- exporting
 
 
 def protect_cell(value: object) -> str:
-    """Return the cell text so a spreadsheet never runs it as a formula."""
-    text = "" if value is None else str(value)
+    """Return the cell text so a spreadsheet never runs it as a formula.
+
+    Control characters that no spreadsheet cell may hold (NUL and the like,
+    from data stored before the FAQ refused them) are dropped: openpyxl
+    raises on them, and Excel would refuse the CSV.
+    """
+    text = ILLEGAL_CHARACTERS_RE.sub("", "" if value is None else str(value))
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
@@ -377,7 +459,7 @@ def to_xlsx(
     sheet.title = title
     sheet.append(list(header))
     for row in rows:
-        sheet.append(["" if value is None else str(value) for value in row])
+        sheet.append([_xlsx_text(value) for value in row])
     for cells in sheet.iter_rows(min_row=2):
         for cell in cells:
             cell.data_type = "s"
@@ -388,3 +470,8 @@ def to_xlsx(
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def _xlsx_text(value: object) -> str:
+    """The cell text without the characters openpyxl refuses (see protect_cell)."""
+    return ILLEGAL_CHARACTERS_RE.sub("", "" if value is None else str(value))

@@ -258,14 +258,20 @@ class Database:
         answer: str | None = None,
         category: str | int | None = None,
         phrasings: Iterable[str] | None = None,
+        expected_updated_at: datetime | None = None,
     ) -> FaqRecord:
-        """Change the given fields, under the same rules as `add_faq`."""
+        """Change the given fields, under the same rules as `add_faq`.
+
+        With `expected_updated_at`, refuse (StaleEntryError) if the entry was
+        saved since then.
+        """
         return self.faqs.update_faq(
             faq_id,
             question=question,
             answer=answer,
             category=category,
             phrasings=phrasings,
+            expected_updated_at=expected_updated_at,
         )
 
     def delete_faq(self, faq_id: int) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -32,13 +33,37 @@ MAX_CATEGORY_LENGTH = 100
 MAX_PHRASINGS = 50
 
 _NOT_WORD = re.compile(r"[^\w]+")
+# line breaks other than \n: an answer keeps its lines whatever system typed them
+_LINE_BREAKS = re.compile(r"\r\n?|[\x85\u2028\u2029]")
+# letters to Unicode that show as nothing: they would pass "has a letter"
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
 _RETRY_MESSAGE = "Не удалось сохранить вопрос: данные изменились, попробуйте ещё раз"
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
 
 
 class ValidationError(ValueError):
-    """Input that cannot be stored; the message is meant for an admin, in Russian."""
+    """Input that cannot be stored; the message is meant for an admin, in Russian.
+
+    `field` names the part of an entry at fault ("question", "answer",
+    "category", "phrasings"), so a form can show the message next to it.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class StaleEntryError(ValidationError):
+    """The entry changed after the editor opened it, so saving would undo that."""
+
+    def __init__(self, faq_id: int) -> None:
+        super().__init__(
+            "Запись изменили, пока вы её редактировали. Ниже — её текущий "
+            "текст, а ваш вариант остался в форме: сравните, поправьте "
+            "и сохраните ещё раз."
+        )
+        self.faq_id = faq_id
 
 
 @dataclass(frozen=True)
@@ -123,7 +148,7 @@ def question_key(text: str) -> str:
     Two questions are the same when they differ only in letter case, ё/е,
     punctuation and spacing: «Как оформить отпуск?» and «как оформить  отпуск».
     """
-    folded = text.casefold().replace("ё", "е")
+    folded = clean_line(text).casefold().replace("ё", "е")
     return " ".join(_NOT_WORD.sub(" ", folded).split())
 
 
@@ -138,7 +163,10 @@ class QuestionIndex:
     def add(self, faq_id: int, question: str, phrasings: Iterable[str]) -> None:
         """Register the texts of one entry; a text keeps its first owner."""
         for text in (question, *phrasings):
-            self._owners.setdefault(question_key(text), (faq_id, question))
+            # a text without words (stored before the rules said so) would
+            # clash with every other such text
+            if key := question_key(text):
+                self._owners.setdefault(key, (faq_id, question))
 
     def duplicates(
         self, texts: Iterable[str], exclude_id: int | None = None
@@ -146,7 +174,7 @@ class QuestionIndex:
         """Return the texts that belong to an entry other than `exclude_id`."""
         found = []
         for text in texts:
-            owner = self._owners.get(question_key(text))
+            owner = self._owners.get(question_key(text) or None)
             if owner is not None and owner[0] != exclude_id:
                 found.append(Duplicate(text, *owner))
         return found
@@ -237,7 +265,14 @@ class FaqStore:
         answer: str | None = None,
         category: str | int | None = None,
         phrasings: Iterable[str] | None = None,
+        expected_updated_at: datetime | None = None,
     ) -> FaqRecord:
+        """Change the given fields of an entry.
+
+        With `expected_updated_at` the entry must still be as the editor saw
+        it: if anyone saved it since, StaleEntryError is raised and nothing
+        changes.
+        """
         for attempt in range(2):
             try:
                 with self._session() as session:
@@ -247,6 +282,7 @@ class FaqStore:
                         answer=answer,
                         category=category,
                         phrasings=phrasings,
+                        expected_updated_at=expected_updated_at,
                     )
                     _bump_revision(session)
                     record = _faq_record(faq)
@@ -346,7 +382,9 @@ class FaqStore:
         return [CategoryRecord(id=r[0], name=r[1], faq_count=r[2]) for r in rows]
 
     def add_category(self, name: str) -> CategoryRecord:
-        name = clean_text(name, "Название категории", MAX_CATEGORY_LENGTH)
+        name = clean_text(
+            name, "Название категории", MAX_CATEGORY_LENGTH, field="category"
+        )
         with self._session() as session:
             if _find_category(session, name) is not None:
                 raise ValidationError(f"Категория «{name}» уже есть")
@@ -355,7 +393,9 @@ class FaqStore:
             return CategoryRecord(id=category.id, name=category.name, faq_count=0)
 
     def rename_category(self, category_id: int, name: str) -> CategoryRecord:
-        name = clean_text(name, "Название категории", MAX_CATEGORY_LENGTH)
+        name = clean_text(
+            name, "Название категории", MAX_CATEGORY_LENGTH, field="category"
+        )
         with self._session() as session:
             category = session.get(Category, category_id)
             if category is None:
@@ -407,10 +447,18 @@ class _FaqWriter:
         phrasings: Iterable[str],
         external_id: str | None,
     ) -> Faq:
-        question = clean_text(question, "Вопрос", MAX_QUESTION_LENGTH)
-        answer = clean_text(answer, "Ответ", MAX_ANSWER_LENGTH)
+        question = _clean_question(question)
+        answer = _clean_answer(answer)
         extra = clean_phrasings(phrasings, question)
         self._check_unique(question, extra, exclude_id=None)
+        if external_id is not None:
+            owner = self.session.scalar(
+                select(Faq.id).where(Faq.external_id == external_id)
+            )
+            if owner is not None:
+                raise ValidationError(
+                    f"Внешний id «{external_id}» уже есть у записи №{owner}"
+                )
         faq = Faq(
             external_id=external_id,
             category=self._category(category),
@@ -431,12 +479,15 @@ class _FaqWriter:
         answer: str | None,
         category: str | int | None,
         phrasings: Iterable[str] | None,
+        expected_updated_at: datetime | None = None,
     ) -> Faq:
         """Change the given fields; phrasings None keeps (and re-cleans) them."""
+        if expected_updated_at is not None:
+            self._claim(faq, expected_updated_at)
         if question is not None:
-            question = clean_text(question, "Вопрос", MAX_QUESTION_LENGTH)
+            question = _clean_question(question)
         if answer is not None:
-            answer = clean_text(answer, "Ответ", MAX_ANSWER_LENGTH)
+            answer = _clean_answer(answer)
         extra = None
         if phrasings is not None:
             extra = clean_phrasings(phrasings, question or faq.question)
@@ -456,6 +507,21 @@ class _FaqWriter:
         self.session.flush()
         self._remember(faq)
         return faq
+
+    def _claim(self, faq: Faq, expected_updated_at: datetime) -> None:
+        """Stamp the entry only if nobody saved it since `expected_updated_at`.
+
+        One conditional UPDATE, so of two editors saving at once exactly one
+        wins, whatever the database's isolation level.
+        """
+        claimed = self.session.execute(
+            update(Faq)
+            .where(Faq.id == faq.id, Faq.updated_at == expected_updated_at)
+            .values(updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not claimed:
+            raise StaleEntryError(faq.id)
 
     def _check_unique(
         self, question: str | None, phrasings: list[str], exclude_id: int | None
@@ -487,9 +553,13 @@ class _FaqWriter:
         if isinstance(category, int):
             found = self.session.get(Category, category)
             if found is None:
-                raise ValidationError(f"Категория {category} не найдена")
+                raise ValidationError(
+                    f"Категория {category} не найдена: похоже, её только что "
+                    "удалили, выберите другую",
+                    "category",
+                )
             return found
-        name = clean_text(category, "Категория", MAX_CATEGORY_LENGTH)
+        name = clean_text(category, "Категория", MAX_CATEGORY_LENGTH, field="category")
         if self._categories is None:
             self._categories = {
                 c.name.casefold(): c for c in self.session.scalars(select(Category))
@@ -505,14 +575,70 @@ class _FaqWriter:
 # ------------------------------------------------------------------ helpers
 
 
-def clean_text(value: str | None, label: str, limit: int) -> str:
-    """Return the trimmed text, or raise ValidationError naming the field."""
-    text = (value or "").strip()
+def clean_line(value: str | None) -> str:
+    """Return one line of text as it is stored: visible characters, single spaces.
+
+    Zero-width and other format characters are dropped; control characters,
+    line breaks and every kind of Unicode space (NBSP, U+3000) count as spaces.
+    """
+    return " ".join(_visible(value or "", keep="").split())
+
+
+def clean_multiline(value: str | None) -> str:
+    """Return an answer as it is stored: trimmed, with its lines and tabs kept."""
+    return _visible(_LINE_BREAKS.sub("\n", value or ""), keep="\n\t").strip()
+
+
+def has_word(text: str) -> bool:
+    """Whether the text has a letter or a digit, so it can mean something."""
+    return any(char.isalnum() for char in text)
+
+
+def _visible(text: str, keep: str) -> str:
+    """Drop format characters; turn control characters not in `keep` into spaces.
+
+    Control characters (NUL above all) break exports and some databases; format
+    characters (U+200B, U+FEFF, bidi marks) are invisible and make two equal
+    looking texts differ.
+    """
+    if text.isprintable() and text.isascii():
+        return text
+    chars = []
+    for char in text:
+        if char in keep:
+            chars.append(char)
+        elif char in _BLANK_LETTERS:
+            continue
+        else:
+            category = unicodedata.category(char)
+            if category in ("Cf", "Cs"):
+                continue
+            chars.append(" " if category == "Cc" else char)
+    return "".join(chars)
+
+
+def clean_text(
+    value: str | None,
+    label: str,
+    limit: int,
+    *,
+    field: str | None = None,
+    multiline: bool = False,
+) -> str:
+    """Return the cleaned text, or raise ValidationError naming the field.
+
+    The limit counts the cleaned text, as the admin's counter does.
+    """
+    text = clean_multiline(value) if multiline else clean_line(value)
     if not text:
-        raise ValidationError(f"{label}: поле не может быть пустым")
+        raise ValidationError(f"{label}: поле не может быть пустым", field)
     if len(text) > limit:
         raise ValidationError(
-            f"{label}: не больше {limit} символов (сейчас {len(text)})"
+            f"{label}: не больше {limit} символов (сейчас {len(text)})", field
+        )
+    if not has_word(text):
+        raise ValidationError(
+            f"{label}: нужна хотя бы одна буква или цифра, а не только знаки", field
         )
     return text
 
@@ -520,8 +646,7 @@ def clean_text(value: str | None, label: str, limit: int) -> str:
 def clean_external_id(value: str | int | None) -> str | None:
     if value is None:
         return None
-    text = str(value).strip()
-    return text or None
+    return clean_line(str(value)) or None
 
 
 def clean_phrasings(phrasings: Iterable[str], question: str) -> list[str]:
@@ -535,18 +660,36 @@ def clean_phrasings(phrasings: Iterable[str], question: str) -> list[str]:
     seen = {question.casefold()}
     cleaned = []
     for raw in phrasings:
-        text = " ".join((raw or "").split())
+        text = clean_line(raw)
         if not text or text.casefold() in seen:
             continue
         if len(text) > MAX_QUESTION_LENGTH:
             raise ValidationError(
-                f"Формулировка: не больше {MAX_QUESTION_LENGTH} символов"
+                f"Формулировка: не больше {MAX_QUESTION_LENGTH} символов "
+                f"(сейчас {len(text)})",
+                "phrasings",
+            )
+        if not has_word(text):
+            raise ValidationError(
+                f"Формулировка «{text}»: нужна хотя бы одна буква или цифра",
+                "phrasings",
             )
         seen.add(text.casefold())
         cleaned.append(text)
     if len(cleaned) > MAX_PHRASINGS:
-        raise ValidationError(f"Не больше {MAX_PHRASINGS} формулировок у вопроса")
+        raise ValidationError(
+            f"Не больше {MAX_PHRASINGS} формулировок у вопроса (сейчас {len(cleaned)})",
+            "phrasings",
+        )
     return cleaned
+
+
+def _clean_question(value: str) -> str:
+    return clean_text(value, "Вопрос", MAX_QUESTION_LENGTH, field="question")
+
+
+def _clean_answer(value: str) -> str:
+    return clean_text(value, "Ответ", MAX_ANSWER_LENGTH, field="answer", multiline=True)
 
 
 def _bump_revision(session: Session) -> None:
@@ -576,7 +719,9 @@ def _new_category(session: Session, name: str) -> Category:
 def _require_faq(session: Session, faq_id: int) -> Faq:
     faq = session.get(Faq, faq_id)
     if faq is None:
-        raise ValidationError(f"Вопрос {faq_id} не найден")
+        raise ValidationError(
+            f"Запись №{faq_id} не найдена: похоже, её только что удалили."
+        )
     return faq
 
 

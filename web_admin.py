@@ -44,6 +44,7 @@ from admin_common import (
     AdminServices,
     AdminUser,
     password_fingerprint,
+    plural,
     services,
     to_local,
 )
@@ -298,6 +299,7 @@ def _setup_templates(app: Flask) -> None:
     app.jinja_env.filters["bbcode"] = render_bbcode
     app.jinja_env.filters["plain"] = strip_bbcode
     app.jinja_env.filters["localtime"] = _format_time
+    app.jinja_env.globals["plural"] = plural
     app.jinja_env.globals.update(
         OUTCOME_LABELS=OUTCOME_LABELS,
         PLATFORM_LABELS=PLATFORM_LABELS,

@@ -495,3 +495,130 @@ def test_database_layer_on_postgresql(postgres_database):
     db.delete_faq(faq.id)
     assert db.get_answer_log(ids.answer_log_id).faq_id is None
     assert set(inspect(db.engine).get_table_names()) >= TABLES
+
+
+# ------------------------------------------- invisible and control characters
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "message"),
+    [
+        ("\u00a0\u200b", "Ответ", "Вопрос: поле не может быть пустым"),
+        ("Вопрос?", "\u00a0\u200b\u3000", "Ответ: поле не может быть пустым"),
+        ("\ufeff\u2060\u200e", "Ответ", "Вопрос: поле не может быть пустым"),
+        ("\u3164", "Ответ", "Вопрос: поле не может быть пустым"),
+        ("?!.,", "Ответ", "Вопрос: нужна хотя бы одна буква или цифра"),
+        ("Вопрос?", "…", "Ответ: нужна хотя бы одна буква или цифра"),
+    ],
+)
+def test_an_entry_of_invisible_characters_or_signs_is_refused(
+    database, question, answer, message
+):
+    with pytest.raises(ValidationError, match=message) as caught:
+        database.add_faq(question, answer, "Офис")
+
+    assert caught.value.field in {"question", "answer"}
+    assert database.list_faqs() == []
+
+
+def test_invisible_characters_are_dropped_and_any_space_is_a_space(database):
+    record = database.add_faq(
+        "\u00a0Как\u3000оформить\u200b отпуск?\ufeff",
+        "\u00a0Строка\u200b 1\r\nСтрока\t2\u3000",
+        "\u200bКадры\u00a0",
+        phrasings=["как\u00a0уйти\u200b в отпуск", "\u200b\u00a0"],
+    )
+
+    assert record.question == "Как оформить отпуск?"
+    assert record.answer == "Строка 1\nСтрока\t2"
+    assert record.category == "Кадры"
+    assert record.phrasings == ("как уйти в отпуск",)
+
+
+def test_a_nul_or_other_control_character_is_never_stored(database):
+    record = database.add_faq(
+        "Вопрос\x00с нулём?", "Ответ\x00с\x1bзвонком\x07", "Офис\x0b"
+    )
+
+    assert record.question == "Вопрос с нулём?"
+    assert record.answer == "Ответ с звонком"
+    assert record.category == "Офис"
+
+
+def test_a_category_cannot_be_renamed_to_invisible_characters(database):
+    category = database.add_category("Офис")
+
+    for name in ("\u200b", "\u00a0\u3000", "—"):
+        with pytest.raises(ValidationError, match="Название категории"):
+            database.rename_category(category.id, name)
+    with pytest.raises(ValidationError, match="Название категории"):
+        database.add_category("\u200b\ufeff")
+
+    assert [c.name for c in database.list_categories()] == ["Офис"]
+
+
+def test_a_phrasing_of_signs_only_is_refused_naming_the_phrasings(database):
+    record = database.add_faq("Где пропуск?", "У охраны.", "Офис")
+
+    with pytest.raises(ValidationError, match="Формулировка «\\?!»") as caught:
+        database.update_faq(record.id, phrasings=["?!"])
+
+    assert caught.value.field == "phrasings"
+
+
+def test_questions_without_words_stored_earlier_block_nothing(database):
+    # an entry stored before the rules refused it, as the tester found one
+    from models import Faq
+
+    legacy = database.add_faq("Старая запись", "Ответ", "Офис")
+    with database.session() as session:
+        session.get(Faq, legacy.id).question = "\u200b"
+
+    record = database.add_faq("?! Где пропуск", "У охраны.", "Офис")
+
+    assert record.question == "?! Где пропуск"
+
+
+def test_an_invisible_character_does_not_hide_a_duplicate(database):
+    database.add_faq("Как оформить отпуск?", "Ответ", "Кадры")
+
+    with pytest.raises(DuplicateQuestionError):
+        database.add_faq("Как оформить от\u200bпуск?", "Другой", "Кадры")
+
+
+def test_the_answer_limit_counts_the_trimmed_text(database):
+    record = database.add_faq("Длинный ответ?", "   " + "я" * 19_999 + " \n ", "Офис")
+
+    assert len(record.answer) == 19_999
+
+
+# ------------------------------------------------------ optimistic check
+
+
+def test_saving_over_a_newer_version_is_refused(database):
+    from faq_store import StaleEntryError
+
+    record = database.add_faq("Где пропуск?", "У охраны.", "Офис")
+    first = database.update_faq(
+        record.id, answer="На ресепшене.", expected_updated_at=record.updated_at
+    )
+
+    with pytest.raises(StaleEntryError, match="изменили, пока вы её редактировали"):
+        database.update_faq(
+            record.id,
+            answer="У охраны, с паспортом.",
+            expected_updated_at=record.updated_at,
+        )
+
+    assert database.get_faq(record.id).answer == "На ресепшене."
+    database.update_faq(record.id, answer="Снова", expected_updated_at=first.updated_at)
+    assert database.get_faq(record.id).answer == "Снова"
+
+
+def test_an_import_with_a_repeated_external_id_names_it(database):
+    database.add_faq("Где пропуск?", "У охраны.", "Офис", external_id="kb-1")
+
+    with pytest.raises(ValidationError, match="«kb-1» уже есть у записи №1"):
+        database.apply_faq_import(
+            [FaqImportRow("Офис", "Где кухня?", "Налево.", external_id="kb-1")]
+        )

@@ -709,3 +709,241 @@ def test_numbers_no_database_can_store_are_not_a_500(editor, url, status):
     # sqlite and postgres cannot bind an integer past 64 bits: such an id
     # names no row and must be refused before the query
     assert editor.get(url).status_code == status
+
+
+# ---------------------------------------- invisible characters and messages
+
+
+def _errors_of(html: str, name: str) -> list[str]:
+    """The error messages shown in the form field with this input name."""
+    import re
+
+    for block in html.split('<div class="field')[1:]:
+        if f'name="{name}"' in block:
+            return re.findall(r'<p class="error">([^<]*)</p>', block)
+    return []
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        (
+            {"question": "\u00a0\u200b", "answer": "Ответ"},
+            "question",
+            "Вопрос не может быть пустым",
+        ),
+        (
+            {"question": "Вопрос?", "answer": "\u00a0\u200b\u3000"},
+            "answer",
+            "Ответ не может быть пустым",
+        ),
+        (
+            {"question": "?!.,", "answer": "Ответ"},
+            "question",
+            "нужна хотя бы одна буква или цифра",
+        ),
+        (
+            {"question": "Вопрос?", "answer": "Ответ", "phrasings": "?!"},
+            "phrasings",
+            "Формулировка «?!»: нужна хотя бы одна буква или цифра",
+        ),
+        (
+            {
+                "question": "Вопрос?",
+                "answer": "Ответ",
+                "phrasings": "\n".join(f"вариант {n}" for n in range(51)),
+            },
+            "phrasings",
+            "Не больше 50 формулировок у вопроса",
+        ),
+        (
+            {
+                "category": "__new__",
+                "new_category": "\u200b",
+                "question": "Вопрос?",
+                "answer": "Ответ",
+            },
+            "category",
+            "Введите название новой категории",
+        ),
+        (
+            {
+                "category": "__new__",
+                "new_category": "—",
+                "question": "Вопрос?",
+                "answer": "Ответ",
+            },
+            "new_category",
+            "Категория: нужна хотя бы одна буква или цифра",
+        ),
+    ],
+)
+def test_an_entry_without_visible_words_is_refused_next_to_its_field(
+    editor, database, faq_id, fields, field, message
+):
+    html = editor.post("/faq/new", data=_form(**fields)).get_data(as_text=True)
+
+    assert any(message in error for error in _errors_of(html, field)), html
+    assert len(database.list_faqs()) == 1
+
+
+def test_questions_of_signs_do_not_share_a_duplicate_key(editor, database, faq_id):
+    response = editor.post(
+        "/faq/new", data=_form(question="?!., где пропуск", answer="У охраны.")
+    )
+    html = editor.post(
+        "/faq/new", data=_form(question="?!.,", answer="Ответ")
+    ).get_data(as_text=True)
+
+    assert response.status_code == 302
+    assert "уже есть в записи" not in html
+    assert "нужна хотя бы одна буква или цифра" in html
+
+
+def test_a_category_cannot_be_renamed_to_a_zero_width_space(editor, database, faq_id):
+    editor.post("/categories/1/rename", data={"c1-name": "\u200b"})
+
+    page = editor.get("/categories").get_data(as_text=True)
+    assert "Название не может быть пустым" in page
+    assert database.list_categories()[0].name == "Отпуск и кадры"
+
+
+def test_a_nul_in_an_entry_is_not_stored(editor, database, faq_id):
+    editor.post("/faq/new", data=_form(question="Вопрос\x00с нулём?", answer="Да"))
+
+    assert database.list_faqs()[-1].question == "Вопрос с нулём?"
+
+
+def test_an_answer_is_measured_after_trimming_like_the_counter(
+    editor, database, faq_id
+):
+    answer = " \u00a0\n" + "я" * 19_999 + "   \n"
+
+    preview = editor.post("/faq/preview", data={"answer": answer}).get_json()
+    response = editor.post(
+        "/faq/new", data=_form(question="Почти предел?", answer=answer)
+    )
+
+    assert preview["length"] == 19_999
+    assert response.status_code == 302
+
+
+def test_a_too_long_password_is_refused_in_russian(admin_app):
+    response = admin_app.test_client().post(
+        "/login", data={"username": "editor", "password": "x" * 201}
+    )
+
+    page = response.get_data(as_text=True)
+    assert "Пароль не длиннее 200 символов" in page
+    assert "Field cannot" not in page
+
+
+def test_every_form_message_is_russian(admin_app):
+    """Junk in every field of every form: each message must be in Russian."""
+    import inspect as pyinspect
+    import re
+
+    from flask_wtf import FlaskForm
+    from werkzeug.datastructures import MultiDict
+
+    import admin_forms
+
+    forms = [
+        cls
+        for _, cls in pyinspect.getmembers(admin_forms, pyinspect.isclass)
+        if issubclass(cls, FlaskForm) and cls.__module__ == admin_forms.__name__
+    ]
+    junk = ["x" * 100_001, "2026-13-45", "", "\u200b"]
+    for form_class in forms:
+        for value in junk:
+            with admin_app.test_request_context(method="POST"):
+                names = [f.name for f in form_class(formdata=None)]
+                form = form_class(formdata=MultiDict({n: value for n in names}))
+                form.validate()
+                for errors in form.errors.values():
+                    for error in errors:
+                        assert re.search("[а-яА-Я]", str(error)), (form_class, error)
+
+
+# --------------------------------------------------- two editors at once
+
+
+def _version_of(html: str) -> str:
+    import re
+
+    found = re.search(r'name="version" type="hidden" value="([^"]*)"', html)
+    assert found, html
+    return found.group(1)
+
+
+def test_the_second_of_two_editors_is_warned_and_keeps_their_text(
+    admin_app, database, faq_id
+):
+    first, second = sign_in(admin_app, EDITOR), sign_in(admin_app, EDITOR)
+    url = f"/faq/{faq_id}/edit"
+    opened = [_version_of(c.get(url).get_data(as_text=True)) for c in (first, second)]
+
+    saved = first.post(
+        url,
+        data=_form(
+            question="Как оформить отпуск?", answer="Ответ первого", version=opened[0]
+        ),
+    )
+    refused = second.post(
+        url,
+        data=_form(
+            question="Как оформить отпуск?", answer="Ответ второго", version=opened[1]
+        ),
+    )
+
+    page = refused.get_data(as_text=True)
+    assert saved.status_code == 302
+    assert refused.status_code == 200
+    assert "Запись изменили, пока вы её редактировали" in page
+    assert "Ответ второго</textarea>" in page  # what they typed stays
+    assert "Ответ первого" in page  # and what is stored now is shown
+    assert database.get_faq(faq_id).answer == "Ответ первого"
+
+    again = second.post(
+        url,
+        data=_form(
+            question="Как оформить отпуск?",
+            answer="Ответ второго",
+            version=_version_of(page),
+        ),
+    )
+    assert again.status_code == 302
+    assert database.get_faq(faq_id).answer == "Ответ второго"
+
+
+def test_phrasings_for_an_entry_deleted_meanwhile_say_so(editor, database, faq_id):
+    editor.get(f"/faq/phrasings?faq={faq_id}")
+    database.delete_faq(faq_id)
+
+    page = editor.post(
+        "/faq/phrasings", data={"faq_id": str(faq_id), "texts": "новый вопрос"}
+    ).get_data(as_text=True)
+
+    assert f"Записи №{faq_id} больше нет: её удалили" in page
+    assert "Выберите запись FAQ." not in page
+
+
+# ------------------------------------------------- exports of stored junk
+
+
+def test_exports_survive_characters_a_spreadsheet_refuses(editor, database, faq_id):
+    from openpyxl import load_workbook
+
+    from models import Faq
+
+    # stored before the FAQ refused control characters
+    with database.session() as session:
+        session.get(Faq, faq_id).question = "Вопрос\x00с нулём\x1b?"
+
+    xlsx = editor.get("/export?format=xlsx")
+    csv_export = editor.get("/export?format=csv")
+
+    assert xlsx.status_code == 200
+    sheet = load_workbook(io.BytesIO(xlsx.data)).active
+    assert sheet.cell(row=2, column=4).value == "Вопросс нулём?"
+    assert "\x00" not in csv_export.data.decode("utf-8-sig")

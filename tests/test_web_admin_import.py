@@ -184,7 +184,8 @@ def test_export_then_import_changes_nothing(editor, database, existing):
 
     page = _upload(editor, exported, "faq.xlsx").get_data(as_text=True)
 
-    assert "Нечего импортировать" in page
+    assert "Всё уже актуально" in page
+    assert "Нечего импортировать" not in page
 
 
 def test_csv_export_round_trips_and_is_safe_in_excel(editor, database):
@@ -242,3 +243,112 @@ def test_rows_are_matched_by_id_and_external_id(database, existing):
 def test_a_file_without_rows_is_refused():
     with pytest.raises(ImportFormatError, match="пустой"):
         parse_upload("faq.csv", b"\n\n")
+
+
+# ------------------------------------------------- repeated ids, plain words
+
+EXTERNAL_HEADER = ["external_id", "category", "question", "answer"]
+
+
+def test_a_repeated_external_id_is_rejected_in_the_preview(editor, database):
+    data = _csv(
+        [
+            ["kb-1", "Офис", "Где пропуск?", "У охраны."],
+            ["kb-1", "Офис", "Где кухня?", "Налево."],
+        ],
+        header=EXTERNAL_HEADER,
+    )
+
+    page = _upload(editor, data, "faq.csv").get_data(as_text=True)
+    response = editor.post(
+        "/import/confirm", data={"token": _token(editor)}, follow_redirects=True
+    )
+
+    assert "Внешний id «kb-1» уже встречается в строке 2." in page
+    assert "Импорт выполнен: добавлено 1" in response.get_data(as_text=True)
+    assert [r.question for r in database.list_faqs()] == ["Где пропуск?"]
+
+
+def test_two_rows_for_one_entry_are_rejected(editor, database, existing):
+    vacation_id, _ = existing
+    data = _csv(
+        [
+            [str(vacation_id), "Кадры", "Как оформить отпуск?", "Первый ответ."],
+            [str(vacation_id), "Кадры", "Как оформить отпуск?", "Второй ответ."],
+        ],
+        header=["id", "category", "question", "answer"],
+    )
+
+    page = _upload(editor, data, "faq.csv").get_data(as_text=True)
+
+    assert f"Запись №{vacation_id} уже меняет строка 2." in page
+
+
+def test_an_empty_phrasings_cell_says_the_phrasings_go(editor, database, existing):
+    data = _csv([["Кадры", "Как оформить отпуск?", "Старый ответ.", ""]])
+
+    page = _upload(editor, data, "faq.csv").get_data(as_text=True)
+
+    assert "формулировки будут удалены: 1 (все, ячейка пустая)" in page
+
+
+@pytest.mark.parametrize(
+    ("count", "words"),
+    [(1, "+ 1 формулировка"), (2, "+ 2 формулировки"), (5, "+ 5 формулировок")],
+)
+def test_the_phrasings_of_a_new_entry_are_counted_in_russian(editor, count, words):
+    phrasings = "\n".join(f"где кухня {n}" for n in range(count))
+    data = _csv([["Офис", "Где кухня?", "Налево.", phrasings]])
+
+    page = _upload(editor, data, "faq.csv").get_data(as_text=True)
+
+    assert words in page
+    assert "формулировк." not in page
+
+
+@pytest.mark.parametrize("raw_id", ["-5", "²", "0", "1.5"])
+def test_an_id_that_is_not_an_entry_number_is_explained(editor, raw_id):
+    data = _csv(
+        [[raw_id, "Офис", "Где кухня?", "Налево."]],
+        header=["id", "category", "question", "answer"],
+    )
+
+    page = _upload(editor, data, "faq.csv").get_data(as_text=True)
+
+    assert f"id «{raw_id}» — это не номер записи: нужно целое положительное" in page
+
+
+def test_an_unreadable_csv_names_both_encodings(editor):
+    page = _upload(editor, b"category,question\n\x98\x98", "faq.csv").get_data(
+        as_text=True
+    )
+
+    assert "UTF-8 или Windows-1251" in page
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        (["Офис", "\u00a0\u200b", "Ответ", ""], "Пустой вопрос."),
+        (["Офис", "Вопрос?", "\u00a0\u200b\u3000", ""], "Пустой ответ."),
+        (["\u200b", "Вопрос?", "Ответ", ""], "Не указана категория."),
+        (["Офис", "?!.,", "Ответ", ""], "В вопросе нет ни одной буквы или цифры."),
+        (["Офис", "Вопрос?", "Ответ", "?!"], "Формулировка «?!»: нужна хотя бы одна"),
+    ],
+)
+def test_an_import_row_of_invisible_characters_is_rejected(editor, row, reason):
+    page = _upload(editor, _csv([row]), "faq.csv").get_data(as_text=True)
+
+    assert reason in page
+    assert "будет добавлено</h2>" not in page.replace("Будет", "будет")
+
+
+def test_an_answer_with_spaces_round_it_is_unchanged(editor, database, existing):
+    data = _csv(
+        [["Кадры", "Как оформить отпуск?\u200b", "  Старый ответ.\u00a0"]],
+        header=["category", "question", "answer"],
+    )
+
+    page = _upload(editor, data, "faq.csv").get_data(as_text=True)
+
+    assert "Всё уже актуально" in page

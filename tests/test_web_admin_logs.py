@@ -309,3 +309,101 @@ def test_statistics_respect_the_period(viewer, database, faq_ids):
 
     assert "давний вопрос" not in recent
     assert "давний вопрос" in old
+
+
+# ------------------------------------------------------------- date filters
+
+DATE_PAGES = ["/logs", "/logs/export.csv", "/suggestions", "/stats"]
+
+
+@pytest.mark.parametrize("url", DATE_PAGES)
+@pytest.mark.parametrize(
+    "query",
+    [
+        "date_to=9999-12-31",
+        "date_from=9999-12-31",
+        "date_from=0001-01-01&date_to=9999-12-31",
+        "date_from=2026-13-45",
+        "date_to=31.12.2026",
+    ],
+)
+def test_no_date_breaks_a_page(viewer, logged, url, query):
+    response = viewer.get(f"{url}?{query}")
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("url", ["/logs", "/suggestions", "/stats"])
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("date_from=2026-13-45", "Нет такой даты «2026-13-45»"),
+        ("date_to=9999-12-31", "Дата должна быть между 01.01.2000 и 31.12.2100"),
+        (
+            "date_from=0001-01-01&date_to=9999-12-30",
+            "Дата должна быть между 01.01.2000 и 31.12.2100",
+        ),
+    ],
+)
+def test_a_wrong_date_is_explained_and_the_default_period_shown(
+    viewer, logged, url, query, message
+):
+    page = viewer.get(f"{url}?{query}").get_data(as_text=True)
+
+    assert message in page
+    if url == "/logs":  # no period by default: the whole log
+        assert "как оформить отпуск" in page
+    else:  # the last 30 days
+        assert f'value="{today_local().isoformat()}"' in page
+
+
+@pytest.mark.parametrize("url", ["/logs", "/stats"])
+def test_a_reversed_period_is_turned_round_on_every_page(viewer, database, url):
+    log_question(database, "вчерашний вопрос", at=datetime.now() - timedelta(days=1))
+    later = (today_local() + timedelta(days=1)).isoformat()
+    earlier = (today_local() - timedelta(days=3)).isoformat()
+
+    page = viewer.get(f"{url}?date_from={later}&date_to={earlier}").get_data(
+        as_text=True
+    )
+
+    assert "Даты шли в обратном порядке" in page
+    assert "вчерашний вопрос" in page
+
+
+def test_a_reversed_period_exports_the_same_rows(viewer, database):
+    log_question(database, "вчерашний вопрос", at=datetime.now() - timedelta(days=1))
+    later = (today_local() + timedelta(days=1)).isoformat()
+    earlier = (today_local() - timedelta(days=3)).isoformat()
+
+    body = viewer.get(f"/logs/export.csv?date_from={later}&date_to={earlier}").data
+
+    assert "вчерашний вопрос" in body.decode("utf-8-sig")
+
+
+def test_a_too_long_period_says_what_is_shown(viewer, database):
+    page = viewer.get("/stats?date_from=2000-01-01&date_to=2100-12-31").get_data(
+        as_text=True
+    )
+
+    assert "Период не длиннее 366 дней: показано с" in page
+
+
+def test_the_bounds_of_a_period_never_overflow():
+    from datetime import date
+
+    from admin_common import utc_bounds
+
+    start, end = utc_bounds(date.min, date.max)
+
+    assert end is None
+    assert start is None or start.year == 1
+
+
+def test_the_log_export_drops_characters_a_spreadsheet_refuses(viewer, database):
+    log_question(database, "вопрос\x00с нулём\x1b")
+
+    response = viewer.get("/logs/export.csv")
+
+    assert response.status_code == 200
+    assert "вопросс нулём" in response.data.decode("utf-8-sig")
