@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -14,6 +15,8 @@ from flask_login import UserMixin, current_user
 
 from config import Config
 from database import AdminRole, AdminUserRecord, Database
+
+logger = logging.getLogger(__name__)
 
 EXTENSION_KEY = "faq_admin"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -27,6 +30,8 @@ class AdminServices:
     database: Database
     engine: Any
     import_dir: Path
+    # the index the admin writes after a change; None leaves it to the bot
+    search: Any = None
 
     @property
     def embedder(self) -> Any:
@@ -36,6 +41,18 @@ class AdminServices:
 
 def services() -> AdminServices:
     return current_app.extensions[EXTENSION_KEY]
+
+
+def index_changes() -> None:
+    """Write the vectors of what was just saved; the bot syncs anyway if this fails."""
+    search = services().search
+    if search is None:
+        return
+    try:
+        search.ensure_fresh()
+    except Exception as exc:
+        # the database is the source of truth: the bot's next search catches up
+        logger.warning("faq index not updated after an edit: %s", exc)
 
 
 class AdminUser(UserMixin):

@@ -29,7 +29,7 @@ from flask import (
 from flask_login import current_user
 
 from admin_bbcode import MAX_MESSAGE_LENGTH, render_bbcode
-from admin_common import editor_required, services, today_local
+from admin_common import editor_required, index_changes, services, today_local
 from admin_forms import (
     NEW_CATEGORY,
     ActionForm,
@@ -186,6 +186,7 @@ def new_faq():
         record = _save(form, None)
         if record is not None:
             logger.info("faq %s added by %s", record.id, current_user.username)
+            index_changes()
             flash(f"Запись №{record.id} добавлена. {SAVED_NOTE}", "success")
             return redirect(url_for("faq.list_faqs", _anchor=f"faq-{record.id}"))
     return render_template("admin/faq_form.html", form=form, record=None)
@@ -218,6 +219,7 @@ def edit_faq(faq_id: int):
         else:
             if saved is not None:
                 logger.info("faq %s edited by %s", faq_id, current_user.username)
+                index_changes()
                 flash(f"Запись №{faq_id} сохранена. {SAVED_NOTE}", "success")
                 return redirect(url_for("faq.list_faqs", _anchor=f"faq-{faq_id}"))
     return render_template(
@@ -233,6 +235,7 @@ def delete_faq(faq_id: int):
     if form.validate_on_submit():
         services().database.delete_faq(faq_id)
         logger.info("faq %s deleted by %s", faq_id, current_user.username)
+        index_changes()
         flash(f"Запись №{faq_id} удалена. Бот больше не предлагает её.", "success")
         return redirect(url_for("faq.list_faqs"))
     return render_template("admin/faq_delete.html", form=form, record=record)
@@ -350,6 +353,7 @@ def add_phrasings():
                 target.id,
                 current_user.username,
             )
+            index_changes()
             flash(
                 f"Формулировки добавлены к записи №{target.id}. {SAVED_NOTE}",
                 "success",
@@ -447,6 +451,7 @@ def confirm_import():
         result.changed,
         rejected,
     )
+    index_changes()
     flash(
         f"Импорт выполнен: добавлено {result.added}, изменено {result.changed}, "
         f"отклонено {rejected}. {SAVED_NOTE}",

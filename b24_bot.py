@@ -33,6 +33,7 @@ from config import (
     load_config,
 )
 from database import Database
+from faq_core import build_engine
 from logging_config import configure_root_logger
 from register_bot import ensure_registered, make_api, require_handler_url
 
@@ -115,27 +116,6 @@ def create_app(
     app.extensions["faq_bot"] = state
     _add_routes(app, state)
     return app
-
-
-def build_engine(
-    config: Config, database: Database, search: Any = None
-) -> tuple[Any, Engine]:
-    """The FAQ search index and engine the bot asks; the index is synced on start."""
-    from embeddings import make_embedder
-    from faq_core import FAQEngine
-    from faq_search import FAQSearch, make_chroma_client
-
-    if search is None:
-        embedder = make_embedder(config.model_name, config.embedding_threads)
-        if config.chroma_host:
-            client = make_chroma_client(
-                host=config.chroma_host, port=config.chroma_port
-            )
-            search = FAQSearch(database, embedder, client=client)
-        else:
-            search = FAQSearch(database, embedder, chroma_path=config.chroma_path)
-    engine = FAQEngine(database, search, threshold=config.similarity_threshold)
-    return search, engine
 
 
 def near_score(engine: Any) -> float:

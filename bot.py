@@ -26,9 +26,10 @@ from telegram.ext import (
     filters,
 )
 
-from b24_bot import build_engine, near_score
+from b24_bot import near_score
 from config import Config, ConfigError, load_config
 from database import Database
+from faq_core import build_engine
 from logging_config import configure_root_logger
 from tg_conversation import (
     ButtonPress,

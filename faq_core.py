@@ -427,3 +427,29 @@ class FAQEngine:
 
 def _elapsed(started: float) -> float:
     return round((time.perf_counter() - started) * 1000.0, 2)
+
+
+def build_engine(
+    config: Any, database: Any, search: Any = None
+) -> tuple[Any, FAQEngine]:
+    """The configured search index (a local folder or a Chroma server) and engine.
+
+    Every front end and the admin build them the same way, so they rank the
+    same vectors with the same threshold.
+    """
+    from embeddings import make_embedder
+    from faq_search import FAQSearch, make_chroma_client
+
+    if search is None:
+        embedder = make_embedder(config.model_name, config.embedding_threads)
+        if config.chroma_host:
+            client = make_chroma_client(
+                host=config.chroma_host, port=config.chroma_port
+            )
+            search = FAQSearch(database, embedder, client=client)
+        else:
+            # a folder shared by the bot and the admin: FAQSearch coordinates
+            # their writes through its lock and generation files
+            search = FAQSearch(database, embedder, chroma_path=config.chroma_path)
+    engine = FAQEngine(database, search, threshold=config.similarity_threshold)
+    return search, engine

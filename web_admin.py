@@ -51,6 +51,7 @@ from admin_common import (
 from admin_forms import OUTCOME_LABELS, PLATFORM_LABELS, ActionForm, SignInForm
 from config import Config, ConfigError, load_config
 from database import AdminRole, Database, ValidationError
+from faq_core import build_engine
 from logging_config import configure_root_logger
 from models import MAX_ID
 
@@ -89,8 +90,11 @@ def create_app(
     if database is None:
         database = Database(config.database_url)
         database.init_schema()
+    search = None
     if engine is None:
-        engine = _build_engine(config, database)
+        # the admin writes the vectors of what it saves, so the bot's next
+        # question need not; an engine passed in (tests) keeps its own index
+        search, engine = build_engine(config, database)
 
     app = Flask(__name__, static_url_path="/static")
     # every <int:...> in a route names a row: a number no database can store
@@ -113,6 +117,7 @@ def create_app(
         database=database,
         engine=engine,
         import_dir=config.data_dir / "admin_imports",
+        search=search,
     )
 
     CSRFProtect(app)
@@ -129,22 +134,6 @@ def create_app(
     app.register_blueprint(insights)
     logger.info("web admin ready on %s", database)
     return app
-
-
-def _build_engine(config: Config, database: Database) -> object:
-    from embeddings import make_embedder
-    from faq_core import FAQEngine
-    from faq_search import FAQSearch, make_chroma_client
-
-    embedder = make_embedder(config.model_name, config.embedding_threads)
-    if config.chroma_host:
-        client = make_chroma_client(host=config.chroma_host, port=config.chroma_port)
-        search = FAQSearch(database, embedder, client=client)
-    else:
-        # a local folder shared with the bot: FAQSearch then coordinates writes
-        # and reloads through its lock and generation files
-        search = FAQSearch(database, embedder, chroma_path=config.chroma_path)
-    return FAQEngine(database, search, threshold=config.similarity_threshold)
 
 
 def _stored_secret_key(data_dir: Path) -> str:

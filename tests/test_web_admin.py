@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import stat
 
@@ -947,3 +948,39 @@ def test_exports_survive_characters_a_spreadsheet_refuses(editor, database, faq_
     sheet = load_workbook(io.BytesIO(xlsx.data)).active
     assert sheet.cell(row=2, column=4).value == "Вопросс нулём?"
     assert "\x00" not in csv_export.data.decode("utf-8-sig")
+
+
+def test_the_admin_writes_the_vectors_of_what_it_saves(tmp_path, database, caplog):
+    # the bot's next question then finds the index up to date: no embedding of
+    # the new entry on its side, no "does not match" repair after a restart
+    from admin_harness import EDITOR, add_accounts, admin_config, sign_in
+
+    from admin_common import EXTENSION_KEY
+    from faq_search import FAQSearch
+    from web_admin import create_app
+
+    add_accounts(database)
+    config = admin_config(tmp_path)
+    app = create_app(config, database=database)
+    app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
+    search = app.extensions[EXTENSION_KEY].search
+    client = sign_in(app, EDITOR)
+
+    reply = client.post(
+        "/faq/new",
+        data={
+            "category": "__new__",
+            "new_category": "Кадры",
+            "question": "Как оформить учебный отпуск?",
+            "answer": "Через отдел кадров.",
+            "phrasings": "учебный отпуск",
+        },
+    )
+
+    assert reply.status_code == 302
+    assert search.count() == 2
+    with caplog.at_level(logging.INFO, logger="faq_search"):
+        bot_side = FAQSearch(database, search.embedder, chroma_path=config.chroma_path)
+    assert bot_side.count() == 2
+    assert "does not match" not in caplog.text
+    bot_side.close()
