@@ -114,6 +114,9 @@ class Candidate:
     # cosine of the character n-grams of the query's topic words and the
     # entry's question and phrasings, 0..100
     ngram: float = 0.0
+    # the query and the entry share content, not just a cosine: what any
+    # offer of the entry ("did you mean", "maybe this") has to rest on
+    supported: bool = False
 
 
 @dataclass(frozen=True)
@@ -373,6 +376,10 @@ class FAQEngine:
                     matched_text=matched.get(faq.id, faq.question),
                     evidence=round(float(evidence[k]) * 100.0, 2),
                     ngram=round(float(topic_ngrams[k]) * 100.0, 2),
+                    supported=bool(
+                        evidence[k] > 0.0
+                        or topic_ngrams[k] * 100.0 >= settings.choice_ngram
+                    ),
                 )
             )
         return candidates, lead
@@ -414,15 +421,11 @@ class FAQEngine:
             c
             for c in candidates[: settings.max_choices]
             if c.score >= max(floor, best.score - settings.choices_spread)
-            and self._supported(c)
+            and c.supported
         )
         if not choices:
             return Outcome.NO_ANSWER, None, ()
         return Outcome.CHOICES, None, choices
-
-    def _supported(self, candidate: Candidate) -> bool:
-        """Whether the query and the entry share content, not just a cosine."""
-        return candidate.evidence > 0.0 or candidate.ngram >= self.settings.choice_ngram
 
 
 def _elapsed(started: float) -> float:

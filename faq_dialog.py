@@ -32,6 +32,8 @@ class Candidate(Protocol):
     faq_id: int
     question: str
     score: float
+    # shares content with the question: only such entries are offered
+    supported: bool
 
 
 class Reply(Protocol):
@@ -152,7 +154,9 @@ class FaqDialog:
             faq = self.database.get_faq(candidate.faq_id)
             if faq is not None:
                 answer = self._answer(faq, log_id)
-        near = [c for c in reply.candidates if c.score >= self.near_score]
+        near = [
+            c for c in reply.candidates if c.score >= self.near_score and c.supported
+        ]
         return Search(
             reply=reply,
             outcome=outcome,

@@ -197,6 +197,7 @@ class StubCandidate:
     category_id: int
     score: float
     matched_text: str
+    supported: bool = True
 
 
 @dataclass(frozen=True)

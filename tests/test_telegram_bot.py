@@ -565,7 +565,8 @@ class FixedEngine:
 
 
 def _candidate(faq_id: int, question: str, score: float) -> Candidate:
-    return Candidate(faq_id, question, "", "Отпуск", None, score, score, 0.0, question)
+    fields = (faq_id, question, "", "Отпуск", None, score, score, 0.0, question)
+    return Candidate(*fields, supported=True)
 
 
 def _visible(part: str) -> str:
