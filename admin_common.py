@@ -52,7 +52,7 @@ def index_changes() -> None:
         search.ensure_fresh()
     except Exception as exc:
         # the database is the source of truth: the bot's next search catches up
-        logger.warning("faq index not updated after an edit: %s", exc)
+        logger.warning("faq index not updated after an edit: %s", exc, exc_info=True)
 
 
 class AdminUser(UserMixin):

@@ -18,6 +18,7 @@ from datetime import datetime
 import numpy as np
 
 from admin_queries import OpenQuestion
+from embeddings import is_e5
 from faq_store import question_key
 
 logger = logging.getLogger(__name__)
@@ -60,8 +61,8 @@ class SuggestionGroup:
 
 
 def group_similarity(embedder: object) -> float:
-    name = str(getattr(embedder, "name", "")).lower()
-    return E5_GROUP_SIMILARITY if "e5" in name else DEFAULT_GROUP_SIMILARITY
+    name = str(getattr(embedder, "name", ""))
+    return E5_GROUP_SIMILARITY if is_e5(name) else DEFAULT_GROUP_SIMILARITY
 
 
 def _variants(questions: Sequence[OpenQuestion]) -> tuple[list[Variant], dict]:

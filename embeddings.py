@@ -66,6 +66,11 @@ DEFAULT_THRESHOLDS: MappingProxyType[str, float] = MappingProxyType(
 FALLBACK_THRESHOLD = 50.0
 
 
+def is_e5(model_name: str) -> bool:
+    """Whether a model name or path is of the e5 family (prefixes, score band)."""
+    return "e5" in Path(model_name).name.lower()
+
+
 def default_threshold(model_name: str) -> float:
     """The similarity threshold (0..100) to use with `model_name` by default."""
     if model_name in DEFAULT_THRESHOLDS:
@@ -73,7 +78,7 @@ def default_threshold(model_name: str) -> float:
     base = Path(model_name).name
     if base in DEFAULT_THRESHOLDS:
         return DEFAULT_THRESHOLDS[base]
-    if "e5" in base.lower():
+    if is_e5(model_name):
         return DEFAULT_THRESHOLDS[DEFAULT_MODEL_NAME]
     return FALLBACK_THRESHOLD
 
@@ -240,9 +245,9 @@ class SentenceTransformerEmbedder(Embedder):
         dim = getattr(self._model, "get_embedding_dimension", None)
         dim = dim or self._model.get_sentence_embedding_dimension
         self.dim = int(dim())
-        is_e5 = "e5" in Path(model_name_or_path).name.lower()
-        self._query_prefix = "query: " if is_e5 else ""
-        self._passage_prefix = "passage: " if is_e5 else ""
+        e5 = is_e5(model_name_or_path)
+        self._query_prefix = "query: " if e5 else ""
+        self._passage_prefix = "passage: " if e5 else ""
 
     def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
         if isinstance(texts, str):

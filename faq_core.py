@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from embeddings import default_threshold, score_from_cosine
+from embeddings import default_threshold, is_e5, score_from_cosine
 from lexical import (
     CharNgramIndex,
     LexicalDoc,
@@ -41,7 +41,7 @@ from lexical import (
     topic_words,
 )
 from models import Outcome
-from smalltalk import SmalltalkKind, respond
+from smalltalk import SmalltalkKind, reply_for, respond
 from text_normalize import fold_case, normalize_query
 
 logger = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class _Snapshot:
 
 def calibrate(cosine: float, coverage: float, model_name: str, bonus: float) -> float:
     """Map a dense cosine (0..1) and lexical coverage (0..1) to 0..100."""
-    if "e5" in model_name.lower():
+    if is_e5(model_name):
         span = E5_COSINE_CEILING - E5_COSINE_FLOOR
         base = (cosine - E5_COSINE_FLOOR) / span * 100.0
     else:
@@ -221,12 +221,11 @@ class FAQEngine:
         searched = normalize_query(raw).searched
         if not searched:
             # nothing but politeness and markup: greet back rather than search
-            greeting = respond("привет")
             return Reply(
                 outcome=Outcome.SMALLTALK,
                 text_raw=raw,
                 text_searched="",
-                smalltalk_reply=greeting.reply if greeting else None,
+                smalltalk_reply=reply_for(SmalltalkKind.GREETING),
                 took_ms=_elapsed(started),
             )
 

@@ -435,7 +435,8 @@ class FAQSearch:
         logger.warning("rebuilding faq index %s: %s", self.collection_name, reason)
         try:
             self._client.delete_collection(self.collection_name)
-        except Exception:
+        except (NotFoundError, ValueError):
+            # chroma raises either for a collection that is not there
             logger.debug("no collection %s to delete", self.collection_name)
         self._collection = self._create_collection()
         self._entries = {}

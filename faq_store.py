@@ -652,16 +652,18 @@ def clean_external_id(value: str | int | None) -> str | None:
 def clean_phrasings(phrasings: Iterable[str], question: str) -> list[str]:
     """Return the phrasings with spaces collapsed, without blanks and repeats.
 
-    A phrasing equal to the question, or to an earlier phrasing, ignoring
-    case, is dropped; a string is read as one phrasing per line.
+    A phrasing that is the question, or an earlier phrasing, compared as the
+    duplicate check compares them (`question_key`: case, ё/е, punctuation),
+    is dropped; a string is read as one phrasing per line.
     """
     if isinstance(phrasings, str):
         phrasings = phrasings.splitlines()
-    seen = {question.casefold()}
+    seen = {question_key(question)}
     cleaned = []
     for raw in phrasings:
         text = clean_line(raw)
-        if not text or text.casefold() in seen:
+        key = question_key(text)
+        if not text or (key and key in seen):
             continue
         if len(text) > MAX_QUESTION_LENGTH:
             raise ValidationError(
@@ -674,7 +676,7 @@ def clean_phrasings(phrasings: Iterable[str], question: str) -> list[str]:
                 f"Формулировка «{text}»: нужна хотя бы одна буква или цифра",
                 "phrasings",
             )
-        seen.add(text.casefold())
+        seen.add(key)
         cleaned.append(text)
     if len(cleaned) > MAX_PHRASINGS:
         raise ValidationError(

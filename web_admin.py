@@ -86,7 +86,10 @@ def create_app(
     engine: object | None = None,
 ) -> Flask:
     """Build the admin app; the database and FAQ engine are made unless given."""
-    config = config or load_config()
+    if config is None:
+        # gunicorn's 'web_admin:create_app()': logging is set up here, as the bot does
+        config = load_config()
+        configure_root_logger(config.log_level)
     if database is None:
         database = Database(config.database_url)
         database.init_schema()

@@ -622,3 +622,15 @@ def test_an_import_with_a_repeated_external_id_names_it(database):
         database.apply_faq_import(
             [FaqImportRow("Офис", "Где кухня?", "Налево.", external_id="kb-1")]
         )
+
+
+def test_phrasings_that_only_differ_in_case_yo_or_punctuation_are_kept_once(database):
+    # each kept phrasing is a vector of its own in the index
+    faq = database.add_faq(
+        "Как оформить отпуск?",
+        "Ответ",
+        "Кадры",
+        ["как оформить отпуск", "Как оформить отпуск!", "ёлка", "елка", "Ёлка?"],
+    )
+
+    assert database.get_faq(faq.id).phrasings == ("ёлка",)

@@ -241,3 +241,23 @@ def test_repeated_query_is_served_from_the_cache(embedder):
     blob = "а" * (QUERY_CACHE_MAX_CHARS + 1)
     embedder.embed_queries([blob])
     assert blob not in embedder._query_cache
+
+
+@pytest.mark.parametrize(
+    ("name", "e5"),
+    [
+        ("multilingual-e5-small", True),
+        ("intfloat/multilingual-e5-base", True),
+        ("/srv/models/e5/paraphrase-multilingual-MiniLM-L12-v2", False),
+        ("paraphrase-multilingual-MiniLM-L12-v2", False),
+    ],
+)
+def test_the_e5_family_is_told_by_the_model_name_alone(name, e5):
+    # a folder called e5 once gave a MiniLM model e5's score stretch with
+    # MiniLM's threshold, so every question was answered
+    from embeddings import is_e5
+    from faq_core import calibrate
+
+    assert is_e5(name) is e5
+    assert (default_threshold(name) == 87.5) is e5
+    assert (calibrate(0.75, 0.0, name, 0.0) == 0.0) is e5
