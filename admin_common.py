@@ -32,6 +32,8 @@ class AdminServices:
     import_dir: Path
     # the index the admin writes after a change; None leaves it to the bot
     search: Any = None
+    # failed sign-ins of this app (web_admin.SignInThrottle)
+    throttle: Any = None
 
     @property
     def embedder(self) -> Any:

@@ -121,6 +121,7 @@ def create_app(
         engine=engine,
         import_dir=config.data_dir / "admin_imports",
         search=search,
+        throttle=SignInThrottle(MAX_FAILED_SIGN_INS, FAILED_SIGN_IN_WINDOW),
     )
 
     CSRFProtect(app)
@@ -212,9 +213,6 @@ class SignInThrottle:
             self._failures.pop(key, None)
 
 
-_throttle = SignInThrottle(MAX_FAILED_SIGN_INS, FAILED_SIGN_IN_WINDOW)
-
-
 def safe_next(target: str | None) -> str | None:
     """Return `target` if it is a path on this site, else None."""
     if not target:
@@ -243,7 +241,7 @@ def sign_in():
     if form.validate_on_submit():
         username = form.username.data.strip()
         key = (username.casefold(), request.remote_addr or "")
-        if _throttle.blocked(key):
+        if services().throttle.blocked(key):
             logger.warning("sign-in for %r from %s throttled", username, key[1])
             form.password.errors.append(
                 "Слишком много неудачных попыток. Подождите 15 минут."
@@ -254,11 +252,11 @@ def sign_in():
             record.password_hash if record else _DUMMY_HASH, form.password.data
         )
         if record is None or not password_ok:
-            _throttle.failed(key)
+            services().throttle.failed(key)
             logger.info("failed sign-in for %r from %s", username, key[1])
             form.password.errors.append("Неверный логин или пароль.")
             return render_template("admin/login.html", form=form), 401
-        _throttle.succeeded(key)
+        services().throttle.succeeded(key)
         session.clear()
         session.permanent = True
         login_user(AdminUser(record))

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 import web_admin
 from admin_bbcode import render_bbcode
+from admin_common import EXTENSION_KEY
 from models import QueryLog
 from web_admin import create_app, safe_next
 
@@ -105,8 +106,9 @@ def test_unknown_user_gets_the_same_message(admin_app):
     assert "Неверный логин или пароль" in response.get_data(as_text=True)
 
 
-def test_repeated_failures_lock_the_name_for_a_while(admin_app, monkeypatch):
-    monkeypatch.setattr(web_admin, "_throttle", web_admin.SignInThrottle(3, 60))
+def test_repeated_failures_lock_the_name_for_a_while(admin_app):
+    services = admin_app.extensions[EXTENSION_KEY]
+    services.throttle = web_admin.SignInThrottle(3, 60)
     client = admin_app.test_client()
     for _ in range(3):
         client.post("/login", data={"username": EDITOR[0], "password": "bad-one"})
@@ -953,11 +955,7 @@ def test_exports_survive_characters_a_spreadsheet_refuses(editor, database, faq_
 def test_the_admin_writes_the_vectors_of_what_it_saves(tmp_path, database, caplog):
     # the bot's next question then finds the index up to date: no embedding of
     # the new entry on its side, no "does not match" repair after a restart
-    from admin_harness import EDITOR, add_accounts, admin_config, sign_in
-
-    from admin_common import EXTENSION_KEY
     from faq_search import FAQSearch
-    from web_admin import create_app
 
     add_accounts(database)
     config = admin_config(tmp_path)
