@@ -151,11 +151,12 @@ def _scalar_to_str(value: Any) -> str:
 
 
 def _to_int(value: Any) -> int | None:
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
+    """A platform id: ascii digits only («١٢», «1_0» and «-5» are none)."""
+    text = str(value).strip() if value is not None else ""
+    if not (text.isascii() and text.isdigit()):
         return None
-    return number if abs(number) <= _MAX_ID else None
+    number = int(text)
+    return number if number <= _MAX_ID else None
 
 
 def _nesting(document: Any) -> int:

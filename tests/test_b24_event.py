@@ -570,3 +570,16 @@ def edge_app() -> Flask:
         return quote(event.message_text[:10]), 200
 
     return app
+
+
+@pytest.mark.parametrize("value", ["١٢", "1_0", "-5", "%2B7", "12a", str(2**63)])
+def test_ids_are_ascii_digits_within_64_bits(value):
+    body = (
+        "event=ONIMBOTMESSAGEADD&data[PARAMS][DIALOG_ID]=405&data[PARAMS][MESSAGE]=x"
+        f"&data[PARAMS][MESSAGE_ID]={value}&data[PARAMS][FROM_USER_ID]={value}"
+    ).encode()
+
+    event = Bitrix24Event.from_raw_body(body, FORM)
+
+    assert event.message_id is None
+    assert event.user_id == 0
