@@ -22,9 +22,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from b24_api import Bitrix24API, Bitrix24Error
-from b24_conversation import Conversation, Engine
+from b24_conversation import PLATFORM, Conversation, Engine
 from b24_event import Bitrix24Event, EventType
-from b24_worker import PLATFORM, EventWorker, dedupe_key, stored_payload
+from b24_worker import EventWorker, dedupe_key, stored_payload
 from config import (
     DEFAULT_LOCAL_BITRIX24_PORT,
     DEFAULT_LOCAL_CLIENT_ID,

@@ -28,11 +28,11 @@ from faq_dialog import CATEGORY_QUESTION_LIMIT as CATEGORY_QUESTION_LIMIT
 from faq_dialog import SIMILAR_LIMIT as SIMILAR_LIMIT
 from faq_dialog import Answer, Candidate, Engine, FaqDialog, Search, Turn
 from faq_dialog import Reply as Reply
-from models import parse_id
+from models import Platform, parse_id
 
 logger = logging.getLogger(__name__)
 
-PLATFORM = "bitrix24"
+PLATFORM = Platform.BITRIX24
 
 
 class CommandName(StrEnum):

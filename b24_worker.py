@@ -27,7 +27,6 @@ from database import Database, EventRecord, EventStatus
 
 logger = logging.getLogger(__name__)
 
-PLATFORM = "bitrix24"
 # events picked up from a previous run in one go on start
 RESUME_LIMIT = 1000
 # the width of inbound_events.dedupe_key
