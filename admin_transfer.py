@@ -126,6 +126,14 @@ class ImportPlan:
 # ------------------------------------------------------------------ parsing
 
 
+def _claim(claims: dict, key: object, line: int) -> int | None:
+    """The earlier row that claimed `key` in the file, or None: then `line` has it."""
+    earlier = claims.get(key)
+    if earlier is None:
+        claims[key] = line
+    return earlier
+
+
 def parse_upload(filename: str, data: bytes) -> list[ImportRow]:
     """Read an uploaded CSV or XLSX file into rows, or raise ImportFormatError."""
     name = filename.lower()
@@ -282,21 +290,16 @@ def plan_import(rows: Sequence[ImportRow], records: Sequence[FaqRecord]) -> Impo
             target = by_question.get(question_key(row.question))
 
         if row.external_id and target is None:
-            if row.external_id in external_in_file:
+            earlier = _claim(external_in_file, row.external_id, row.line)
+            if earlier is not None:
                 reasons.append(
                     f"Внешний id «{row.external_id}» уже встречается в строке "
-                    f"{external_in_file[row.external_id]}."
+                    f"{earlier}."
                 )
-            else:
-                external_in_file[row.external_id] = row.line
         if target is not None:
-            if target.id in targets_in_file:
-                reasons.append(
-                    f"Запись №{target.id} уже меняет строка "
-                    f"{targets_in_file[target.id]}."
-                )
-            else:
-                targets_in_file[target.id] = row.line
+            earlier = _claim(targets_in_file, target.id, row.line)
+            if earlier is not None:
+                reasons.append(f"Запись №{target.id} уже меняет строка {earlier}.")
 
         texts = _unique([row.question, *(row.phrasings or ())]) if row.question else []
         for text in texts:

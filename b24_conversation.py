@@ -26,7 +26,15 @@ from b24_event import Bitrix24Event
 from database import Database, FaqRecord, Outcome, RatingResult
 from faq_dialog import CATEGORY_QUESTION_LIMIT as CATEGORY_QUESTION_LIMIT
 from faq_dialog import SIMILAR_LIMIT as SIMILAR_LIMIT
-from faq_dialog import Answer, Candidate, Engine, FaqDialog, Search, Turn
+from faq_dialog import (
+    Answer,
+    Candidate,
+    Engine,
+    FaqDialog,
+    Search,
+    Turn,
+    answer_text,
+)
 from faq_dialog import Reply as Reply
 from models import Platform, parse_id
 
@@ -261,19 +269,14 @@ class Conversation:
     # building blocks
 
     def _send_answer(self, event: Bitrix24Event, answer: Answer) -> None:
-        faq = answer.faq
-        message = texts.ANSWER.format(question=faq.question, answer=faq.answer)
         rows = self._related_rows(answer.log_id, answer.related)
-        if rows:
-            message += texts.SIMILAR
-        message += texts.RATE
         rows.append(
             [
                 self._button(texts.BUTTON_YES, CommandName.HELPFUL_YES, answer.log_id),
                 self._button(texts.BUTTON_NO, CommandName.HELPFUL_NO, answer.log_id),
             ]
         )
-        self._say(event, message, rows)
+        self._say(event, answer_text(answer), rows)
 
     def _related_rows(
         self, log_id: int | None, faqs: Sequence[FaqRecord]

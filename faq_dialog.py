@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import b24_texts as texts
 from database import (
     AnswerLogRecord,
     CategoryRecord,
@@ -270,3 +271,12 @@ def top_score(reply: Reply) -> float | None:
     if reply.candidates:
         return reply.candidates[0].score
     return None
+
+
+def answer_text(answer: Answer) -> str:
+    """An answer's message in BB-code, the same for every front end."""
+    faq = answer.faq
+    text = texts.ANSWER.format(question=faq.question, answer=faq.answer)
+    if answer.related:
+        text += texts.SIMILAR
+    return text + texts.RATE

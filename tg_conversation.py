@@ -26,7 +26,7 @@ from telegram.error import BadRequest
 
 import b24_texts as texts
 from database import Database, FaqRecord, Outcome, Platform, RatingResult
-from faq_dialog import Answer, Engine, FaqDialog, Search, Turn
+from faq_dialog import Answer, Engine, FaqDialog, Search, Turn, answer_text
 from models import parse_id
 from tg_format import bbcode_to_html, plain_to_html, split_html
 
@@ -296,19 +296,14 @@ class Conversation:
     # building blocks
 
     def _answer(self, chat_id: int, answer: Answer) -> SendMessage:
-        faq = answer.faq
-        text = texts.ANSWER.format(question=faq.question, answer=faq.answer)
         rows = self._related_rows(answer.log_id, answer.related)
-        if rows:
-            text += texts.SIMILAR
-        text += texts.RATE
         rows.append(
             [
                 _button(texts.BUTTON_YES, ButtonAction.HELPFUL_YES, answer.log_id),
                 _button(texts.BUTTON_NO, ButtonAction.HELPFUL_NO, answer.log_id),
             ]
         )
-        return _send(chat_id, bbcode_to_html(text), rows)
+        return _send(chat_id, bbcode_to_html(answer_text(answer)), rows)
 
     def _related_rows(self, log_id: int, faqs: Sequence[FaqRecord]) -> Rows:
         return [self._choice_button(log_id, f.id, f.question) for f in faqs]
